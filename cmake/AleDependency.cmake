@@ -1,0 +1,95 @@
+# Provides the target `atari_vec::ale`: the ALE C++ library, pinned to ATARI_VEC_ALE_VERSION.
+# Sources, first found wins:
+#   1. ALE_SOURCE_DIR (cache variable or environment): an unpacked ALE source tree;
+#   2. an installed ALE of exactly that version: find_package(ale CONFIG);
+#   3. the ale-py sdist fetched with pip (so the user's index settings apply),
+#      checked against ATARI_VEC_ALE_SHA256 and unpacked into the build tree.
+# The C++ library is built static with ALE's own CMake: no Python bindings, no SDL.
+
+if(NOT ALE_SOURCE_DIR AND DEFINED ENV{ALE_SOURCE_DIR})
+  set(ALE_SOURCE_DIR "$ENV{ALE_SOURCE_DIR}")
+endif()
+
+if(NOT ALE_SOURCE_DIR)
+  find_package(ale ${ATARI_VEC_ALE_VERSION} EXACT CONFIG QUIET)
+  if(ale_FOUND)
+    message(STATUS "ALE: installed package ${ale_DIR}")
+    add_library(atari_vec_ale INTERFACE)
+    target_link_libraries(atari_vec_ale INTERFACE ale::ale-lib)
+    add_library(atari_vec::ale ALIAS atari_vec_ale)
+    return()
+  endif()
+endif()
+
+if(NOT ALE_SOURCE_DIR)
+  set(_sdist_name "ale_py-${ATARI_VEC_ALE_VERSION}")
+  set(_deps_dir "${CMAKE_BINARY_DIR}/_deps")
+  set(_archive "${_deps_dir}/${_sdist_name}.tar.gz")
+  set(ALE_SOURCE_DIR "${_deps_dir}/${_sdist_name}")
+
+  if(EXISTS "${_archive}")
+    file(SHA256 "${_archive}" _have)
+    if(NOT _have STREQUAL ATARI_VEC_ALE_SHA256)
+      file(REMOVE "${_archive}")
+      file(REMOVE_RECURSE "${ALE_SOURCE_DIR}")
+    endif()
+  endif()
+
+  if(NOT EXISTS "${_archive}")
+    find_package(Python COMPONENTS Interpreter REQUIRED)
+    message(STATUS "ALE: fetching the ale-py ${ATARI_VEC_ALE_VERSION} sdist with pip")
+    # --no-build-isolation: pip prepares the sdist's metadata with the scikit-build-core
+    # that builds us, instead of installing ale-py's own build requirements.
+    execute_process(
+      COMMAND "${Python_EXECUTABLE}" -m pip download --no-deps --no-binary :all:
+              --no-build-isolation --disable-pip-version-check
+              "ale-py==${ATARI_VEC_ALE_VERSION}" -d "${_deps_dir}"
+      RESULT_VARIABLE _rc
+      OUTPUT_VARIABLE _out
+      ERROR_VARIABLE _err)
+    if(NOT _rc EQUAL 0 OR NOT EXISTS "${_archive}")
+      message(FATAL_ERROR
+        "Could not fetch ale-py==${ATARI_VEC_ALE_VERSION} (the ALE C++ source) with pip.\n"
+        "Set ALE_SOURCE_DIR to an unpacked ALE ${ATARI_VEC_ALE_VERSION} source tree, or install "
+        "ALE's C++ library, and build again.\npip said:\n${_out}\n${_err}")
+    endif()
+    file(SHA256 "${_archive}" _have)
+    if(NOT _have STREQUAL ATARI_VEC_ALE_SHA256)
+      file(REMOVE "${_archive}")
+      message(FATAL_ERROR "ale-py sdist hash mismatch: expected ${ATARI_VEC_ALE_SHA256}, got ${_have}")
+    endif()
+  endif()
+
+  if(NOT EXISTS "${ALE_SOURCE_DIR}/CMakeLists.txt")
+    file(ARCHIVE_EXTRACT INPUT "${_archive}" DESTINATION "${_deps_dir}")
+  endif()
+endif()
+
+if(NOT EXISTS "${ALE_SOURCE_DIR}/version.txt")
+  message(FATAL_ERROR "ALE_SOURCE_DIR=${ALE_SOURCE_DIR} is not an ALE source tree")
+endif()
+file(READ "${ALE_SOURCE_DIR}/version.txt" _ale_src_version)
+string(STRIP "${_ale_src_version}" _ale_src_version)
+if(NOT _ale_src_version STREQUAL ATARI_VEC_ALE_VERSION)
+  message(FATAL_ERROR "ALE source at ${ALE_SOURCE_DIR} is ${_ale_src_version}, "
+                      "but ${ATARI_VEC_ALE_VERSION} is required (it must match the ale-py ROM package)")
+endif()
+message(STATUS "ALE: building ${_ale_src_version} from ${ALE_SOURCE_DIR}")
+
+set(BUILD_CPP_LIB ON)
+set(BUILD_PYTHON_LIB OFF)
+set(BUILD_VECTOR_LIB OFF)
+set(BUILD_VECTOR_XLA_LIB OFF)
+set(SDL_SUPPORT OFF)
+set(BUILD_SHARED_LIBS OFF)
+add_subdirectory("${ALE_SOURCE_DIR}" "${CMAKE_BINARY_DIR}/ale" EXCLUDE_FROM_ALL SYSTEM)
+# ALE turns on LTO for itself; with it every link of our module re-optimises all of ALE,
+# which turns a one-file rebuild into minutes. Plain -O3 objects link in seconds.
+set_target_properties(ale ale-lib PROPERTIES INTERPROCEDURAL_OPTIMIZATION OFF)
+# ALE's include directories are directory-scoped, so consumers get them here;
+# version.hpp is generated into ALE's binary tree.
+add_library(atari_vec_ale INTERFACE)
+target_link_libraries(atari_vec_ale INTERFACE ale-lib)
+target_include_directories(atari_vec_ale SYSTEM INTERFACE
+  "${ALE_SOURCE_DIR}/src" "${CMAKE_BINARY_DIR}/ale/src/ale")
+add_library(atari_vec::ale ALIAS atari_vec_ale)

@@ -1,0 +1,189 @@
+// atari_env.cpp: semantics of one environment. The order of operations follows Gymnasium's
+// AtariPreprocessing (frames of a step grabbed only while the episode runs, max of the last
+// two, pooled frame kept for the next step) and ale-py's vector env (fire and noop reset,
+// life-loss and truncation rules), because observations must match both bit for bit.
+#include "atari_env.hpp"
+
+#include <ale/ale_interface.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace atari_vec {
+
+AtariEnv::AtariEnv(const EnvConfig& config)
+    : config_(config), ale_(std::make_unique<ale::ALEInterface>()), noop_rng_(std::random_device{}()) {
+  config_.validate();
+  ale::Logger::setMode(ale::Logger::Error);
+  ale_->setFloat("repeat_action_probability", config_.repeat_action_probability);
+  ale_->setInt("random_seed", static_cast<int>(noop_rng_() & 0x7fffffff));
+  load_rom();
+
+  const ale::ActionVect actions =
+      config_.full_action_space ? ale_->getLegalActionSet() : ale_->getMinimalActionSet();
+  for (ale::Action a : actions) action_set_.push_back(static_cast<int>(a));
+  fire_on_reset_ =
+      config_.use_fire_reset &&
+      std::find(action_set_.begin(), action_set_.end(), static_cast<int>(ale::PLAYER_A_FIRE)) !=
+          action_set_.end();
+
+  uint8_t index[256];
+  for (int i = 0; i < 256; ++i) index[i] = static_cast<uint8_t>(i);
+  auto& palette = ale_->theOSystem->colourPalette();
+  palette.applyPaletteGrayscale(lut_.gray.data(), index, 256);
+  palette.applyPaletteRGB(lut_.rgb.data(), index, 256);
+
+  screen_h_ = static_cast<int>(ale_->getScreen().height());
+  screen_w_ = static_cast<int>(ale_->getScreen().width());
+  const std::size_t raw = static_cast<std::size_t>(screen_h_) * screen_w_ * config_.channels();
+  pool_[0].assign(raw, 0);
+  pool_[1].assign(raw, 0);
+  stack_.assign(static_cast<std::size_t>(config_.stacked_bytes()), 0);
+}
+
+AtariEnv::~AtariEnv() = default;
+
+void AtariEnv::load_rom() {
+  ale_->loadROM(config_.rom_path);
+  if (config_.mode >= 0) {
+    const auto modes = available_modes();
+    if (std::find(modes.begin(), modes.end(), config_.mode) == modes.end()) {
+      std::string list;
+      for (int m : modes) list += (list.empty() ? "" : ", ") + std::to_string(m);
+      throw std::invalid_argument("mode " + std::to_string(config_.mode) +
+                                  " is not available for this game; available modes: " + list);
+    }
+    ale_->setMode(static_cast<ale::game_mode_t>(config_.mode));
+  }
+  if (config_.difficulty >= 0) {
+    const auto levels = available_difficulties();
+    if (std::find(levels.begin(), levels.end(), config_.difficulty) == levels.end()) {
+      std::string list;
+      for (int d : levels) list += (list.empty() ? "" : ", ") + std::to_string(d);
+      throw std::invalid_argument("difficulty " + std::to_string(config_.difficulty) +
+                                  " is not available for this game; available: " + list);
+    }
+    ale_->setDifficulty(static_cast<ale::difficulty_t>(config_.difficulty));
+  }
+}
+
+std::vector<int> AtariEnv::available_modes() const {
+  std::vector<int> out;
+  for (auto m : ale_->getAvailableModes()) out.push_back(static_cast<int>(m));
+  return out;
+}
+
+std::vector<int> AtariEnv::available_difficulties() const {
+  std::vector<int> out;
+  for (auto d : ale_->getAvailableDifficulties()) out.push_back(static_cast<int>(d));
+  return out;
+}
+
+void AtariEnv::set_action(int action_index, float paddle_strength) {
+  state_.action_index = action_index;
+  state_.paddle_strength = paddle_strength;
+}
+
+void AtariEnv::set_seed(int64_t seed) { state_.pending_seed = seed; }
+
+void AtariEnv::grab_screen(uint8_t* dst) {
+  const ale::ALEScreen& screen = ale_->getScreen();
+  apply_palette(lut_, config_.grayscale, screen.getArray(),
+                static_cast<std::size_t>(screen_h_) * screen_w_, dst);
+}
+
+void AtariEnv::push_pooled_frame() {
+  uint8_t* last = pool_[0].data();
+  if (config_.maxpool) max_inplace(last, pool_[1].data(), pool_[0].size());
+  uint8_t* slot = stack_.data() + static_cast<std::size_t>(stack_head_) * config_.frame_bytes();
+  if (config_.img_height == screen_h_ && config_.img_width == screen_w_) {
+    std::memcpy(slot, last, pool_[0].size());
+  } else {
+    resize_area(last, screen_h_, screen_w_, slot, config_.img_height, config_.img_width,
+                config_.channels());
+  }
+  stack_head_ = (stack_head_ + 1) % config_.stack_num;
+}
+
+void AtariEnv::reset() {
+  if (state_.pending_seed >= 0) {
+    const auto seed = static_cast<uint32_t>(state_.pending_seed);
+    ale_->setInt("random_seed", static_cast<int>(seed));
+    noop_rng_.seed(seed);
+    load_rom();
+    state_.pending_seed = -1;
+  }
+  ale_->reset_game();
+  if (fire_on_reset_) ale_->act(ale::PLAYER_A_FIRE);
+  if (config_.noop_max > 0) {
+    std::uniform_int_distribution<int> draw(1, config_.noop_max);
+    for (int n = draw(noop_rng_); n > 0; --n) {
+      ale_->act(ale::PLAYER_A_NOOP);
+      if (ale_->game_over()) ale_->reset_game();
+    }
+  }
+
+  std::fill(stack_.begin(), stack_.end(), 0);
+  stack_head_ = 0;
+  grab_screen(pool_[0].data());
+  std::fill(pool_[1].begin(), pool_[1].end(), 0);
+  push_pooled_frame();
+
+  state_.elapsed_frames = 0;
+  state_.reward = 0;
+  state_.game_over = false;
+  state_.life_lost = false;
+  state_.lives = ale_->lives();
+  state_.action_index = 0;
+  state_.paddle_strength = 1.0f;
+}
+
+void AtariEnv::step() {
+  const auto action = static_cast<ale::Action>(action_set_[state_.action_index]);
+  const float strength = state_.paddle_strength;
+  int reward = 0;
+  for (int left = config_.frameskip; left > 0; --left) {
+    reward += ale_->act(action, strength);
+    ++state_.elapsed_frames;
+    state_.game_over = ale_->game_over();
+    const int lives = ale_->lives();
+    state_.life_lost = lives < state_.lives && lives > 0;
+    if (state_.game_over || state_.elapsed_frames >= config_.max_num_frames_per_episode ||
+        (config_.episodic_life && state_.life_lost)) {
+      break;
+    }
+    if (left <= 2) grab_screen(pool_[left - 1].data());
+  }
+  push_pooled_frame();
+  state_.lives = ale_->lives();
+  state_.reward = config_.reward_clipping ? std::clamp(reward, -1, 1) : reward;
+}
+
+bool AtariEnv::episode_over() const {
+  return state_.game_over || state_.elapsed_frames >= config_.max_num_frames_per_episode ||
+         (config_.episodic_life && state_.life_lost);
+}
+
+StepOutcome AtariEnv::outcome() const {
+  StepOutcome out;
+  out.reward = state_.reward;
+  out.terminated =
+      state_.game_over || ((config_.episodic_life || config_.life_loss_info) && state_.life_lost);
+  out.truncated = !out.terminated && state_.elapsed_frames >= config_.max_num_frames_per_episode;
+  out.lives = state_.lives;
+  out.frame_number = ale_->getFrameNumber();
+  out.episode_frame_number = ale_->getEpisodeFrameNumber();
+  return out;
+}
+
+void AtariEnv::write_observation(uint8_t* dst) const {
+  const std::size_t frame = static_cast<std::size_t>(config_.frame_bytes());
+  const std::size_t older = static_cast<std::size_t>(config_.stack_num - stack_head_) * frame;
+  // Oldest frames sit at [head, stack_num), the newest at [0, head).
+  std::memcpy(dst, stack_.data() + stack_head_ * frame, older);
+  std::memcpy(dst + older, stack_.data(), static_cast<std::size_t>(stack_head_) * frame);
+}
+
+}  // namespace atari_vec

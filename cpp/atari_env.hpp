@@ -1,0 +1,91 @@
+// atari_env.hpp: one ALE instance with its preprocessing (frameskip, max-pool, palette,
+// resize, frame stack) and its episode state (noop/fire reset, life loss, truncation).
+//
+// Thread use: one thread at a time. The pool guarantees it: the caller thread sets the
+// next action/seed before queuing a task for this env, and exactly one worker then runs it.
+// All memory is allocated in the constructor; reset() and step() allocate nothing.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "config.hpp"
+#include "frame_ops.hpp"
+
+namespace ale {
+class ALEInterface;
+}
+
+namespace atari_vec {
+
+// What the last reset() or step() produced, apart from the observation.
+struct StepOutcome {
+  int32_t reward = 0;
+  bool terminated = false;
+  bool truncated = false;
+  int32_t lives = 0;
+  int32_t frame_number = 0;
+  int32_t episode_frame_number = 0;
+};
+
+// The episode bookkeeping that, with the emulator state and the frame stack, makes up the
+// whole state of an environment (kept together so it can be saved and restored as one).
+struct EpisodeState {
+  int elapsed_frames = 0;  // emulator frames since the last reset (noops excluded)
+  int lives = 0;
+  bool game_over = false;
+  bool life_lost = false;
+  int32_t reward = 0;      // of the last step, after clipping
+  int action_index = 0;    // the action the next step() applies
+  float paddle_strength = 1.0f;
+  int64_t pending_seed = -1;  // applied by the next reset(); -1 keeps the current RNG streams
+};
+
+class AtariEnv {
+ public:
+  explicit AtariEnv(const EnvConfig& config);
+  ~AtariEnv();
+  AtariEnv(const AtariEnv&) = delete;
+  AtariEnv& operator=(const AtariEnv&) = delete;
+
+  const EnvConfig& config() const { return config_; }
+  // The ALE action ids this env's action indices map to (minimal or full set).
+  const std::vector<int>& action_set() const { return action_set_; }
+  std::vector<int> available_modes() const;
+  std::vector<int> available_difficulties() const;
+
+  // Caller thread, while no task for this env is queued or running.
+  void set_action(int action_index, float paddle_strength);
+  void set_seed(int64_t seed);
+
+  // Worker thread.
+  void reset();
+  void step();
+  bool episode_over() const;
+  StepOutcome outcome() const;
+  // Writes the stack oldest frame first: stack_num * frame_bytes bytes.
+  void write_observation(uint8_t* dst) const;
+
+ private:
+  void load_rom();
+  void grab_screen(uint8_t* dst);
+  void push_pooled_frame();
+
+  EnvConfig config_;
+  std::unique_ptr<ale::ALEInterface> ale_;
+  std::vector<int> action_set_;
+  PaletteLut lut_;
+  bool fire_on_reset_ = false;
+  int screen_h_ = 0;
+  int screen_w_ = 0;
+  std::mt19937 noop_rng_;
+  EpisodeState state_;
+  // The last two frames of a step, in palette colours: [0] the last, [1] the one before.
+  std::vector<uint8_t> pool_[2];
+  std::vector<uint8_t> stack_;  // stack_num frames, circular
+  int stack_head_ = 0;          // slot the next frame goes to; also the oldest frame
+};
+
+}  // namespace atari_vec

@@ -1,0 +1,330 @@
+// bindings.cpp: the only file that sees pybind11. Marshals NumPy arrays to the engine,
+// owns the output arrays, releases the GIL around every blocking call, and turns Ctrl-C
+// into KeyboardInterrupt between short waits. No environment logic lives here.
+//
+// Output ownership: recv()/reset() return the arrays of one result block. Before a block is
+// handed back to the workers, each array is checked: if anything besides this object still
+// references it, it is left to the caller and a fresh array takes its place. So returned
+// arrays are never overwritten while held, and nothing is allocated when they are not.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <ale/ale_interface.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "vector_env.hpp"
+
+namespace py = pybind11;
+using namespace atari_vec;
+
+namespace {
+
+constexpr auto kWaitSlice = std::chrono::milliseconds(50);
+
+struct BlockArrays {
+  py::array obs, reward, terminated, truncated, env_id, lives, frame_number, episode_frame_number;
+  py::array final_obs, final_mask, final_lives, final_frame_number, final_episode_frame_number;
+};
+
+template <typename T>
+void keep_or_renew(py::array& a, const std::vector<py::ssize_t>& shape) {
+  if (!a || a.ref_count() > 1) a = py::array_t<T>(shape);
+}
+
+template <typename T>
+T* ptr(py::array& a) {
+  return static_cast<T*>(a.mutable_data());
+}
+
+// Blocks (GIL released) until `ready()` returns true, checking for signals between slices.
+// A negative timeout waits without limit.
+template <typename Ready>
+void wait_interruptibly(Ready ready, double timeout_s, const char* what) {
+  const auto start = std::chrono::steady_clock::now();
+  while (true) {
+    bool done;
+    {
+      py::gil_scoped_release release;
+      done = ready();
+    }
+    if (done) return;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    if (timeout_s >= 0 &&
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= timeout_s) {
+      PyErr_SetString(PyExc_TimeoutError, (std::string(what) + "() timed out").c_str());
+      throw py::error_already_set();
+    }
+  }
+}
+
+class PyVectorEnv {
+ public:
+  PyVectorEnv(const std::vector<EnvConfig>& envs, const PoolConfig& pool) {
+    if (envs.empty()) throw py::value_error("num_envs must be positive, got 0");
+    {
+      py::gil_scoped_release release;
+      core_ = std::make_unique<VectorEnv>(envs, pool);
+    }
+    const EnvConfig& c = core_->env(0).config();
+    const py::ssize_t b = core_->batch_size();
+    obs_shape_ = {b, c.stack_num, c.img_height, c.img_width};
+    if (!c.grayscale) obs_shape_.push_back(3);
+    row_shape_ = {b};
+    same_step_ = core_->autoreset_mode() == AutoresetMode::kSameStep;
+    blocks_.resize(static_cast<std::size_t>(core_->num_blocks()));
+    actions_.resize(static_cast<std::size_t>(b));
+    strengths_.resize(static_cast<std::size_t>(b));
+  }
+
+  py::tuple reset(py::array_t<int32_t, py::array::c_style | py::array::forcecast> env_ids,
+                  py::array_t<int64_t, py::array::c_style | py::array::forcecast> seeds,
+                  double timeout_s) {
+    check_open();
+    const int n = core_->num_envs();
+    if (env_ids.ndim() != 1 || seeds.ndim() != 1 || env_ids.shape(0) != seeds.shape(0)) {
+      throw py::value_error("env_ids and seeds must be 1-D and of equal length");
+    }
+    const int count = static_cast<int>(env_ids.shape(0));
+    std::vector<char> seen(static_cast<std::size_t>(n), 0);
+    for (int i = 0; i < count; ++i) {
+      const int32_t e = env_ids.at(i);
+      if (e < 0 || e >= n) throw py::value_error("env id " + std::to_string(e) + " out of range");
+      if (seen[static_cast<std::size_t>(e)]++) throw py::value_error("duplicate env id " + std::to_string(e));
+      const int64_t s = seeds.at(i);
+      if (s < -1 || s > 0x7fffffff) {
+        throw py::value_error("seeds must be in [0, 2**31 - 1], got " + std::to_string(s));
+      }
+    }
+    if (count != n && !core_->started()) {
+      throw py::value_error("the first reset() must reset every environment");
+    }
+    if (count != n && core_->batch_size() != n) {
+      throw py::value_error("reset_mask needs batch_size == num_envs (synchronous mode)");
+    }
+    // Let in-flight steps finish; their results are dropped.
+    wait_interruptibly([this] { return core_->quiesce(kWaitSlice); }, timeout_s, "reset");
+    for (int b = 0; b < core_->num_blocks(); ++b) prepare(b);
+    core_->reset(env_ids.data(), seeds.data(), count);
+    py::tuple r = receive(timeout_s);
+    return py::make_tuple(r[0], r[4]);
+  }
+
+  void send(const py::array& actions, const py::object& strengths) {
+    check_open();
+    if (!core_->started()) throw std::runtime_error("send() called before reset()");
+    if (!core_->awaiting_send()) {
+      throw std::runtime_error("send() called twice without recv() in between");
+    }
+    const py::ssize_t b = core_->batch_size();
+    if (actions.ndim() != 1 || actions.shape(0) != b) {
+      throw py::value_error("expected actions of shape (" + std::to_string(b) + ",), got " +
+                            shape_string(actions));
+    }
+    const int num_actions = static_cast<int>(core_->env(0).action_set().size());
+    const char kind = actions.dtype().kind();
+    if (kind != 'i' && kind != 'u') {
+      throw py::type_error("actions must be integers, got dtype " +
+                           std::string(py::str(actions.dtype())));
+    }
+    py::array_t<int64_t, py::array::forcecast> as64(actions);
+    for (py::ssize_t i = 0; i < b; ++i) {
+      const int64_t a = as64.at(i);
+      // Unsigned values beyond int64 wrap negative and are rejected here too.
+      if (a < 0 || a >= num_actions) {
+        throw py::value_error("action " + std::to_string(a) + " at index " + std::to_string(i) +
+                              " is out of range [0, " + std::to_string(num_actions) + ")");
+      }
+      actions_[static_cast<std::size_t>(i)] = static_cast<int32_t>(a);
+    }
+    const float* strength_ptr = nullptr;
+    if (!strengths.is_none()) {
+      auto s = py::array_t<float, py::array::forcecast>::ensure(strengths);
+      if (!s || s.ndim() != 1 || s.shape(0) != b) {
+        throw py::value_error("paddle strengths must have shape (" + std::to_string(b) + ",)");
+      }
+      for (py::ssize_t i = 0; i < b; ++i) {
+        const float v = s.at(i);
+        if (!std::isfinite(v)) throw py::value_error("paddle strength must be finite");
+        strengths_[static_cast<std::size_t>(i)] = v;
+      }
+      strength_ptr = strengths_.data();
+    }
+    core_->send(actions_.data(), strength_ptr);
+  }
+
+  py::tuple recv(double timeout_s) {
+    check_open();
+    if (!core_->started()) throw std::runtime_error("recv() called before reset()");
+    if (core_->outstanding() < core_->batch_size()) {
+      throw std::runtime_error("recv() called without a matching send()");
+    }
+    return receive(timeout_s);
+  }
+
+  void close() {
+    if (!core_) return;
+    py::gil_scoped_release release;
+    core_->close();
+  }
+
+  bool closed() const { return !core_ || core_->closed(); }
+  int num_envs() const { return core_->num_envs(); }
+  int batch_size() const { return core_->batch_size(); }
+  int num_threads() const { return core_->num_threads(); }
+  std::vector<int> worker_cpus() const { return core_->worker_cpus(); }
+  std::vector<int> action_set() const { return core_->env(0).action_set(); }
+  std::vector<int> available_modes() const { return core_->env(0).available_modes(); }
+  std::vector<int> available_difficulties() const { return core_->env(0).available_difficulties(); }
+
+ private:
+  void check_open() const {
+    if (closed()) throw std::runtime_error("the environment is closed");
+  }
+
+  static std::string shape_string(const py::array& a) {
+    std::string s = "(";
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) s += std::to_string(a.shape(i)) + (a.ndim() == 1 ? "," : i + 1 < a.ndim() ? ", " : "");
+    return s + ")";
+  }
+
+  void prepare(int block) {
+    BlockArrays& a = blocks_[static_cast<std::size_t>(block)];
+    keep_or_renew<uint8_t>(a.obs, obs_shape_);
+    keep_or_renew<int32_t>(a.reward, row_shape_);
+    keep_or_renew<bool>(a.terminated, row_shape_);
+    keep_or_renew<bool>(a.truncated, row_shape_);
+    keep_or_renew<int32_t>(a.env_id, row_shape_);
+    keep_or_renew<int32_t>(a.lives, row_shape_);
+    keep_or_renew<int32_t>(a.frame_number, row_shape_);
+    keep_or_renew<int32_t>(a.episode_frame_number, row_shape_);
+    BatchBuffers buf;
+    buf.obs = ptr<uint8_t>(a.obs);
+    buf.reward = ptr<int32_t>(a.reward);
+    buf.terminated = ptr<bool>(a.terminated);
+    buf.truncated = ptr<bool>(a.truncated);
+    buf.env_id = ptr<int32_t>(a.env_id);
+    buf.lives = ptr<int32_t>(a.lives);
+    buf.frame_number = ptr<int32_t>(a.frame_number);
+    buf.episode_frame_number = ptr<int32_t>(a.episode_frame_number);
+    if (same_step_) {
+      keep_or_renew<uint8_t>(a.final_obs, obs_shape_);
+      keep_or_renew<bool>(a.final_mask, row_shape_);
+      keep_or_renew<int32_t>(a.final_lives, row_shape_);
+      keep_or_renew<int32_t>(a.final_frame_number, row_shape_);
+      keep_or_renew<int32_t>(a.final_episode_frame_number, row_shape_);
+      buf.final_obs = ptr<uint8_t>(a.final_obs);
+      buf.final_mask = ptr<bool>(a.final_mask);
+      buf.final_lives = ptr<int32_t>(a.final_lives);
+      buf.final_frame_number = ptr<int32_t>(a.final_frame_number);
+      buf.final_episode_frame_number = ptr<int32_t>(a.final_episode_frame_number);
+    }
+    core_->prepare_block(block, buf);
+  }
+
+  py::tuple receive(double timeout_s) {
+    wait_interruptibly([this] { return core_->wait_batch(kWaitSlice); }, timeout_s, "recv");
+    const int block = core_->finish_batch();
+    prepare(core_->block_to_refill(block));
+    core_->rethrow_worker_error();
+    BlockArrays& a = blocks_[static_cast<std::size_t>(block)];
+    py::dict info;
+    info["env_id"] = a.env_id;
+    info["lives"] = a.lives;
+    info["frame_number"] = a.frame_number;
+    info["episode_frame_number"] = a.episode_frame_number;
+    if (same_step_) {
+      const bool* mask = static_cast<const bool*>(a.final_mask.data());
+      bool any = false;
+      for (py::ssize_t i = 0; i < row_shape_[0] && !any; ++i) any = mask[i];
+      if (any) {
+        py::dict final_info;
+        final_info["env_id"] = a.env_id;
+        final_info["_env_id"] = a.final_mask;
+        final_info["lives"] = a.final_lives;
+        final_info["_lives"] = a.final_mask;
+        final_info["frame_number"] = a.final_frame_number;
+        final_info["_frame_number"] = a.final_mask;
+        final_info["episode_frame_number"] = a.final_episode_frame_number;
+        final_info["_episode_frame_number"] = a.final_mask;
+        info["final_obs"] = a.final_obs;
+        info["_final_obs"] = a.final_mask;
+        info["final_info"] = final_info;
+        info["_final_info"] = a.final_mask;
+      }
+    }
+    return py::make_tuple(a.obs, a.reward, a.terminated, a.truncated, info);
+  }
+
+  std::unique_ptr<VectorEnv> core_;
+  std::vector<BlockArrays> blocks_;
+  std::vector<py::ssize_t> obs_shape_;
+  std::vector<py::ssize_t> row_shape_;
+  std::vector<int32_t> actions_;
+  std::vector<float> strengths_;
+  bool same_step_ = false;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "atari_vec native engine (private; use atari_vec.AtariVectorEnv)";
+  m.attr("__version__") = ATARI_VEC_VERSION;
+  m.attr("ALE_VERSION") = ALE_VERSION;
+
+  py::enum_<AutoresetMode>(m, "AutoresetMode")
+      .value("NEXT_STEP", AutoresetMode::kNextStep)
+      .value("SAME_STEP", AutoresetMode::kSameStep)
+      .value("DISABLED", AutoresetMode::kDisabled);
+
+  py::class_<EnvConfig>(m, "EnvConfig")
+      .def(py::init<>())
+      .def_readwrite("rom_path", &EnvConfig::rom_path)
+      .def_readwrite("frameskip", &EnvConfig::frameskip)
+      .def_readwrite("maxpool", &EnvConfig::maxpool)
+      .def_readwrite("grayscale", &EnvConfig::grayscale)
+      .def_readwrite("img_height", &EnvConfig::img_height)
+      .def_readwrite("img_width", &EnvConfig::img_width)
+      .def_readwrite("stack_num", &EnvConfig::stack_num)
+      .def_readwrite("noop_max", &EnvConfig::noop_max)
+      .def_readwrite("use_fire_reset", &EnvConfig::use_fire_reset)
+      .def_readwrite("episodic_life", &EnvConfig::episodic_life)
+      .def_readwrite("life_loss_info", &EnvConfig::life_loss_info)
+      .def_readwrite("reward_clipping", &EnvConfig::reward_clipping)
+      .def_readwrite("max_num_frames_per_episode", &EnvConfig::max_num_frames_per_episode)
+      .def_readwrite("repeat_action_probability", &EnvConfig::repeat_action_probability)
+      .def_readwrite("full_action_space", &EnvConfig::full_action_space)
+      .def_readwrite("mode", &EnvConfig::mode)
+      .def_readwrite("difficulty", &EnvConfig::difficulty)
+      .def("validate", &EnvConfig::validate);
+
+  py::class_<PoolConfig>(m, "PoolConfig")
+      .def(py::init<>())
+      .def_readwrite("num_envs", &PoolConfig::num_envs)
+      .def_readwrite("batch_size", &PoolConfig::batch_size)
+      .def_readwrite("num_threads", &PoolConfig::num_threads)
+      .def_readwrite("thread_affinity_offset", &PoolConfig::thread_affinity_offset)
+      .def_readwrite("autoreset_mode", &PoolConfig::autoreset_mode)
+      .def("validate", &PoolConfig::validate);
+
+  py::class_<PyVectorEnv>(m, "VectorEnv")
+      .def(py::init<const std::vector<EnvConfig>&, const PoolConfig&>(), py::arg("envs"), py::arg("pool"))
+      .def("reset", &PyVectorEnv::reset, py::arg("env_ids"), py::arg("seeds"), py::arg("timeout") = -1.0)
+      .def("send", &PyVectorEnv::send, py::arg("actions"), py::arg("paddle_strengths") = py::none())
+      .def("recv", &PyVectorEnv::recv, py::arg("timeout") = -1.0)
+      .def("close", &PyVectorEnv::close)
+      .def_property_readonly("closed", &PyVectorEnv::closed)
+      .def_property_readonly("num_envs", &PyVectorEnv::num_envs)
+      .def_property_readonly("batch_size", &PyVectorEnv::batch_size)
+      .def_property_readonly("num_threads", &PyVectorEnv::num_threads)
+      .def_property_readonly("worker_cpus", &PyVectorEnv::worker_cpus)
+      .def_property_readonly("action_set", &PyVectorEnv::action_set)
+      .def_property_readonly("available_modes", &PyVectorEnv::available_modes)
+      .def_property_readonly("available_difficulties", &PyVectorEnv::available_difficulties);
+
+  m.def("allowed_cpus", &allowed_cpus, "CPUs this process may run on.");
+}

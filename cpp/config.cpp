@@ -1,0 +1,48 @@
+// config.cpp: validation of EnvConfig and PoolConfig.
+#include "config.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace atari_vec {
+namespace {
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw std::invalid_argument(message);
+}
+
+std::string got(int v) { return ", got " + std::to_string(v); }
+
+}  // namespace
+
+void EnvConfig::validate() const {
+  require(!rom_path.empty(), "rom_path must not be empty");
+  require(frameskip > 0, "frameskip must be positive" + got(frameskip));
+  require(img_height > 0, "img_height must be positive" + got(img_height));
+  require(img_width > 0, "img_width must be positive" + got(img_width));
+  require(stack_num > 0, "stack_num must be positive" + got(stack_num));
+  require(noop_max >= 0, "noop_max must be non-negative" + got(noop_max));
+  require(max_num_frames_per_episode > 0,
+          "max_num_frames_per_episode must be positive" + got(max_num_frames_per_episode));
+  require(std::isfinite(repeat_action_probability) && repeat_action_probability >= 0.0f &&
+              repeat_action_probability <= 1.0f,
+          "repeat_action_probability must be in [0, 1], got " +
+              std::to_string(repeat_action_probability));
+  require(mode >= -1, "mode must be a valid game mode or -1" + got(mode));
+  require(difficulty >= -1, "difficulty must be a valid difficulty or -1" + got(difficulty));
+}
+
+void PoolConfig::validate() const {
+  require(num_envs > 0, "num_envs must be positive" + got(num_envs));
+  require(batch_size >= 0 && batch_size <= num_envs,
+          "batch_size must be in [0, num_envs=" + std::to_string(num_envs) + "]" + got(batch_size));
+  require(num_threads >= 0, "num_threads must be non-negative" + got(num_threads));
+  require(thread_affinity_offset >= -1,
+          "thread_affinity_offset must be -1 (no affinity) or a CPU offset" +
+              got(thread_affinity_offset));
+  require(autoreset_mode != AutoresetMode::kDisabled || effective_batch_size() == num_envs,
+          "autoreset_mode DISABLED needs batch_size == num_envs: finished environments are "
+          "reset through reset(options={'reset_mask': ...}), which is synchronous");
+}
+
+}  // namespace atari_vec

@@ -1,0 +1,51 @@
+// config.hpp: every knob of one environment and of the pool, with defaults and validation.
+// Plain data; any thread may read a config once it is built. validate() throws
+// std::invalid_argument with a message naming the field, so bad values never reach a worker.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace atari_vec {
+
+enum class AutoresetMode { kNextStep, kSameStep, kDisabled };
+
+// One environment: emulator settings plus preprocessing. Defaults follow ale-py's AtariVectorEnv.
+struct EnvConfig {
+  std::string rom_path;
+  int frameskip = 4;
+  bool maxpool = true;
+  bool grayscale = true;
+  int img_height = 84;
+  int img_width = 84;
+  int stack_num = 4;
+  int noop_max = 30;
+  bool use_fire_reset = true;
+  bool episodic_life = false;
+  bool life_loss_info = false;
+  bool reward_clipping = true;
+  int max_num_frames_per_episode = 108000;
+  float repeat_action_probability = 0.0f;
+  bool full_action_space = false;
+  int mode = -1;        // -1: the game's default mode
+  int difficulty = -1;  // -1: the game's default difficulty
+
+  int channels() const { return grayscale ? 1 : 3; }
+  int frame_bytes() const { return img_height * img_width * channels(); }
+  int stacked_bytes() const { return frame_bytes() * stack_num; }
+  void validate() const;
+};
+
+// The pool around the environments.
+struct PoolConfig {
+  int num_envs = 1;
+  int batch_size = 0;               // 0: num_envs (synchronous)
+  int num_threads = 0;              // 0: min(num_envs, CPUs this process may run on)
+  int thread_affinity_offset = -1;  // -1: no pinning
+  AutoresetMode autoreset_mode = AutoresetMode::kNextStep;
+
+  int effective_batch_size() const { return batch_size == 0 ? num_envs : batch_size; }
+  void validate() const;
+};
+
+}  // namespace atari_vec

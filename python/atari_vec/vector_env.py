@@ -1,0 +1,360 @@
+"""``AtariVectorEnv``: the Gymnasium ``VectorEnv`` over the native engine.
+
+The Python side checks arguments, builds the spaces and forwards each call once per batch;
+everything per environment happens in C++ with the GIL released.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium.spaces import Box, Discrete
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from atari_vec import _core
+from atari_vec._games import normalize_game, rom_path
+
+_AUTORESET = {
+    AutoresetMode.NEXT_STEP: _core.AutoresetMode.NEXT_STEP,
+    AutoresetMode.SAME_STEP: _core.AutoresetMode.SAME_STEP,
+    AutoresetMode.DISABLED: _core.AutoresetMode.DISABLED,
+}
+
+# ALE action ids for (horizontal, vertical, fire) of the continuous action space, each axis
+# in {-1, 0, 1} (left/down, centre, right/up); indexed [h + 1, v + 1, fire].
+_CONTINUOUS_TO_ALE = np.array(
+    [
+        [[9, 17], [4, 12], [7, 15]],  # left: down, centre, up
+        [[5, 13], [0, 1], [2, 10]],  # centre
+        [[8, 16], [3, 11], [6, 14]],  # right
+    ],
+    dtype=np.int64,
+)
+
+
+def _parse_autoreset(mode: AutoresetMode | str) -> AutoresetMode:
+    if isinstance(mode, AutoresetMode):
+        return mode
+    if isinstance(mode, str):
+        key = mode.replace("_", "").replace("-", "").lower()
+        for m in AutoresetMode:
+            if m.value.lower() == key:
+                return m
+    raise ValueError(
+        f"Unknown autoreset_mode {mode!r}; expected one of "
+        f"{[m.value for m in AutoresetMode]} or a gymnasium.vector.AutoresetMode"
+    )
+
+
+def _int_arg(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+class AtariVectorEnv(VectorEnv):
+    """N Atari games stepped in parallel by a native thread pool.
+
+    Equivalent, observation for observation, to Gymnasium's
+    ``FrameStackObservation(AtariPreprocessing(gym.make(id, frameskip=1)), stack_num,
+    padding_type="zero")`` in a ``SyncVectorEnv``, and to ``ale_py.vector_env.AtariVectorEnv``
+    with the same keyword arguments.
+
+    Args:
+        game: ROM id (``"breakout"``, ``"ms_pacman"``); ``"MsPacman"`` or ``"ALE/Pong-v5"`` work too.
+        num_envs: number of environments.
+        batch_size: results per ``recv``; 0 means ``num_envs`` (synchronous). Smaller values make
+            ``recv`` return the first ``batch_size`` environments to finish, ids in ``info["env_id"]``.
+        num_threads: worker threads; 0 picks ``min(num_envs, CPUs available)``.
+        thread_affinity_offset: pin worker i to the ``(offset + i)``-th CPU this process may use;
+            -1 leaves threads unpinned. A failure to pin raises ``OSError``.
+        autoreset_mode: ``NEXT_STEP``, ``SAME_STEP`` (``final_obs``/``final_info`` in ``info``) or
+            ``DISABLED`` (reset finished envs with ``reset(options={"reset_mask": mask})``).
+        mode, difficulty: the game mode and difficulty; None keeps the game's default.
+
+    The other arguments are those of ``ale_py.vector_env.AtariVectorEnv``.
+
+    Returned arrays belong to the caller: a later ``recv`` writes into them only once nothing
+    else references them.
+
+    Example:
+        >>> import numpy as np
+        >>> from atari_vec import AtariVectorEnv
+        >>> envs = AtariVectorEnv("pong", num_envs=4)
+        >>> obs, info = envs.reset(seed=0)
+        >>> obs.shape
+        (4, 4, 84, 84)
+        >>> obs, rew, term, trunc, info = envs.step(np.zeros(4, dtype=np.int64))
+        >>> envs.close()
+    """
+
+    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(
+        self,
+        game: str,
+        num_envs: int = 1,
+        *,
+        batch_size: int = 0,
+        num_threads: int = 0,
+        thread_affinity_offset: int = -1,
+        max_num_frames_per_episode: int = 108000,
+        repeat_action_probability: float = 0.0,
+        full_action_space: bool = False,
+        continuous: bool = False,
+        continuous_action_threshold: float = 0.5,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        img_height: int = 84,
+        img_width: int = 84,
+        grayscale: bool = True,
+        stack_num: int = 4,
+        frameskip: int = 4,
+        maxpool: bool = True,
+        noop_max: int = 30,
+        episodic_life: bool = False,
+        life_loss_info: bool = False,
+        reward_clipping: bool = True,
+        use_fire_reset: bool = True,
+        mode: int | None = None,
+        difficulty: int | None = None,
+    ):
+        self._core: Any = None
+        self.closed = True
+        self.num_envs = _int_arg("num_envs", num_envs, 1)
+        batch_size = _int_arg("batch_size", batch_size, 0)
+        if batch_size > self.num_envs:
+            raise ValueError(f"batch_size ({batch_size}) must not exceed num_envs ({num_envs})")
+        self.batch_size = batch_size or self.num_envs
+        self.autoreset_mode = _parse_autoreset(autoreset_mode)
+        if not (0.0 <= float(repeat_action_probability) <= 1.0):
+            raise ValueError(
+                f"repeat_action_probability must be in [0, 1], got {repeat_action_probability}"
+            )
+        threshold = float(continuous_action_threshold)
+        if not np.isfinite(threshold):
+            raise ValueError("continuous_action_threshold must be finite")
+
+        cfg = _core.EnvConfig()
+        cfg.rom_path = str(rom_path(game))
+        cfg.frameskip = _int_arg("frameskip", frameskip, 1)
+        cfg.img_height = _int_arg("img_height", img_height, 1)
+        cfg.img_width = _int_arg("img_width", img_width, 1)
+        cfg.stack_num = _int_arg("stack_num", stack_num, 1)
+        cfg.noop_max = _int_arg("noop_max", noop_max, 0)
+        cfg.max_num_frames_per_episode = _int_arg(
+            "max_num_frames_per_episode", max_num_frames_per_episode, 1
+        )
+        cfg.maxpool = bool(maxpool)
+        cfg.grayscale = bool(grayscale)
+        cfg.use_fire_reset = bool(use_fire_reset)
+        cfg.episodic_life = bool(episodic_life)
+        cfg.life_loss_info = bool(life_loss_info)
+        cfg.reward_clipping = bool(reward_clipping)
+        cfg.repeat_action_probability = float(repeat_action_probability)
+        cfg.full_action_space = bool(full_action_space or continuous)
+        cfg.mode = -1 if mode is None else _int_arg("mode", mode, 0)
+        cfg.difficulty = -1 if difficulty is None else _int_arg("difficulty", difficulty, 0)
+        cfg.validate()
+
+        pool = _core.PoolConfig()
+        pool.num_envs = self.num_envs
+        pool.batch_size = batch_size
+        pool.num_threads = _int_arg("num_threads", num_threads, 0)
+        pool.thread_affinity_offset = _int_arg("thread_affinity_offset", thread_affinity_offset, -1)
+        pool.autoreset_mode = _AUTORESET[self.autoreset_mode]
+        pool.validate()
+
+        self._core = _core.VectorEnv([cfg] * self.num_envs, pool)
+        self.closed = False
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+
+        self.game = normalize_game(game)
+        self.continuous = bool(continuous)
+        self.continuous_action_threshold = threshold
+        self.grayscale = cfg.grayscale
+        self.action_set = list(self._core.action_set)
+        shape: tuple[int, ...] = (cfg.stack_num, cfg.img_height, cfg.img_width)
+        if not cfg.grayscale:
+            shape += (3,)
+        self.single_observation_space = Box(0, 255, shape, np.uint8)
+        if self.continuous:
+            self.single_action_space = Box(
+                low=np.array([0.0, -np.pi, 0.0], dtype=np.float32),
+                high=np.array([1.0, np.pi, 1.0], dtype=np.float32),
+                dtype=np.float32,
+            )
+            index_of = {a: i for i, a in enumerate(self.action_set)}
+            self._continuous_to_index = np.vectorize(index_of.__getitem__)(_CONTINUOUS_TO_ALE)
+        else:
+            self.single_action_space = Discrete(len(self.action_set))
+        self.observation_space = batch_space(self.single_observation_space, self.batch_size)
+        self.action_space = batch_space(self.single_action_space, self.batch_size)
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
+
+    # -- guards ---------------------------------------------------------------------------
+
+    def _enter(self, what: str) -> None:
+        if self.closed:
+            raise RuntimeError(f"{what}() called on a closed AtariVectorEnv")
+        if os.getpid() != self._pid:
+            raise RuntimeError(
+                f"{what}() called in a forked child process: the worker threads live in the "
+                "parent. Create the environment in the child instead."
+            )
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError(
+                f"{what}() called while another thread is using this AtariVectorEnv; "
+                "an environment must be used from one thread at a time"
+            )
+
+    # -- the VectorEnv API ----------------------------------------------------------------
+
+    def reset(
+        self,
+        *,
+        seed: int | Sequence[int | None] | np.ndarray | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset all environments, or those selected by ``options["reset_mask"]``.
+
+        ``seed=s`` seeds environment i with ``s + i``; a sequence gives one seed (or None) per
+        environment being reset. Environments outside the mask keep their state and report
+        their current observation and info.
+        """
+        ids = np.arange(self.num_envs, dtype=np.int32)
+        if options is not None and "reset_mask" in options:
+            mask = options["reset_mask"]
+            if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
+                raise TypeError(
+                    "reset_mask must be a numpy array of dtype bool, got "
+                    f"{type(mask).__name__} with dtype {getattr(mask, 'dtype', None)}"
+                )
+            if mask.shape != (self.num_envs,):
+                raise ValueError(
+                    f"reset_mask must have shape ({self.num_envs},), got {mask.shape}"
+                )
+            if not mask.any():
+                raise ValueError("reset_mask selects no environment")
+            ids = np.flatnonzero(mask).astype(np.int32)
+        seeds = self._seeds(seed, ids)
+        self._enter("reset")
+        try:
+            if seed is not None and not isinstance(seed, (Sequence, np.ndarray)):
+                super().reset(seed=int(seed))
+            return self._core.reset(ids, seeds)
+        finally:
+            self._lock.release()
+
+    def _seeds(self, seed: Any, ids: np.ndarray) -> np.ndarray:
+        if seed is None:
+            return np.full(len(ids), -1, dtype=np.int64)
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            seeds = int(seed) + ids.astype(np.int64)
+        elif isinstance(seed, (Sequence, np.ndarray)) and not isinstance(seed, str):
+            if len(seed) != len(ids):
+                raise ValueError(
+                    f"seed must have one entry per environment reset ({len(ids)}), got {len(seed)}"
+                )
+            seeds = np.array([-1 if s is None else s for s in seed], dtype=object)
+            if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds):
+                raise TypeError("seed entries must be ints or None")
+            seeds = seeds.astype(np.int64)
+            if (seeds < -1).any():
+                raise ValueError("seeds must be non-negative")
+        else:
+            raise TypeError(f"seed must be an int, a sequence of ints or None, got {type(seed)}")
+        if (seeds > 2**31 - 1).any() or (seeds < -1).any():
+            raise ValueError("seeds must be in [0, 2**31 - 1]")
+        return seeds
+
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Step the environments of the last batch with ``actions``; return the next batch."""
+        self.send(actions)
+        return self.recv()
+
+    def send(self, actions: Any) -> None:
+        """Queue one action per environment of the last batch received; returns at once."""
+        self._enter("send")
+        try:
+            if self.continuous:
+                ids, strengths = self._map_continuous(actions)
+                self._core.send(ids, strengths)
+            else:
+                a = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
+                if a.dtype.kind not in "iu":
+                    raise TypeError(f"actions must be integers, got dtype {a.dtype}")
+                self._core.send(a)
+        finally:
+            self._lock.release()
+
+    def recv(
+        self, timeout: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Wait for the next batch. ``timeout`` (seconds) raises ``TimeoutError`` when exceeded."""
+        self._enter("recv")
+        try:
+            return self._core.recv(-1.0 if timeout is None else float(timeout))
+        finally:
+            self._lock.release()
+
+    def _map_continuous(self, actions: Any) -> tuple[np.ndarray, np.ndarray]:
+        a = np.asarray(actions)
+        if a.dtype.kind != "f":
+            raise TypeError(f"continuous actions must be floats, got dtype {a.dtype}")
+        if a.shape != (self.batch_size, 3):
+            raise ValueError(f"expected actions of shape ({self.batch_size}, 3), got {a.shape}")
+        a = a.astype(np.float32, copy=False)
+        if not np.isfinite(a).all():
+            raise ValueError("continuous actions must be finite (no NaN or inf)")
+        low, high = self.single_action_space.low, self.single_action_space.high
+        if ((a < low) | (a > high)).any():
+            raise ValueError(f"continuous actions must lie in [{low}, {high}]")
+        radius, theta, fire = a[:, 0], a[:, 1], a[:, 2]
+        x, y = radius * np.cos(theta), radius * np.sin(theta)
+        t = self.continuous_action_threshold
+        h = (x > t).astype(np.int64) - (x < -t) + 1
+        v = (y > t).astype(np.int64) - (y < -t) + 1
+        f = (fire > t).astype(np.int64)
+        return self._continuous_to_index[h, v, f].astype(np.int32), np.ascontiguousarray(radius)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Stop and join the worker threads. A second ``close()`` does nothing."""
+        if self._core is not None:
+            self._core.close()
+
+    # -- introspection --------------------------------------------------------------------
+
+    @property
+    def num_threads(self) -> int:
+        """Number of worker threads."""
+        return self._core.num_threads
+
+    @property
+    def worker_cpus(self) -> list[int]:
+        """The CPU each worker is pinned to; empty without thread affinity."""
+        return list(self._core.worker_cpus)
+
+    def get_action_meanings(self) -> list[str]:
+        """Names of the actions, e.g. ``["NOOP", "FIRE", "RIGHT", "LEFT"]``."""
+        from ale_py import Action
+
+        return [Action(a).name for a in self.action_set]
+
+    @property
+    def available_modes(self) -> list[int]:
+        return list(self._core.available_modes)
+
+    @property
+    def available_difficulties(self) -> list[int]:
+        return list(self._core.available_difficulties)
+
+    def __repr__(self) -> str:
+        return f"AtariVectorEnv({self.game!r}, num_envs={self.num_envs}, batch_size={self.batch_size})"
