@@ -14,9 +14,10 @@
 namespace atari_vec {
 
 AtariEnv::AtariEnv(const EnvConfig& config)
-    : config_(config), ale_(std::make_unique<ale::ALEInterface>()), noop_rng_(std::random_device{}()) {
+    : config_(config), noop_rng_(std::random_device{}()) {
   config_.validate();
-  ale::Logger::setMode(ale::Logger::Error);
+  ale::Logger::setMode(ale::Logger::Error);  // before the constructor prints its banner
+  ale_ = std::make_unique<ale::ALEInterface>();
   ale_->setFloat("repeat_action_probability", config_.repeat_action_probability);
   ale_->setInt("random_seed", static_cast<int>(noop_rng_() & 0x7fffffff));
   load_rom();

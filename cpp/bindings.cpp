@@ -33,7 +33,8 @@ struct BlockArrays {
 
 template <typename T>
 void keep_or_renew(py::array& a, const std::vector<py::ssize_t>& shape) {
-  if (!a || a.ref_count() > 1) a = py::array_t<T>(shape);
+  // A default py::array is an empty placeholder; real blocks have B >= 1 rows.
+  if (a.size() == 0 || a.ref_count() > 1) a = py::array_t<T>(shape);
 }
 
 template <typename T>
