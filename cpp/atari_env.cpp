@@ -142,6 +142,10 @@ void AtariEnv::reset() {
 }
 
 void AtariEnv::step() {
+  if (config_.fault_after_steps >= 0 && steps_taken_++ >= config_.fault_after_steps) {
+    throw std::runtime_error("injected fault after " + std::to_string(config_.fault_after_steps) +
+                             " steps");
+  }
   const auto action = static_cast<ale::Action>(action_set_[state_.action_index]);
   const float strength = state_.paddle_strength;
   int reward = 0;

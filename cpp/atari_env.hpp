@@ -86,6 +86,7 @@ class AtariEnv {
   std::vector<uint8_t> pool_[2];
   std::vector<uint8_t> stack_;  // stack_num frames, circular
   int stack_head_ = 0;          // slot the next frame goes to; also the oldest frame
+  int64_t steps_taken_ = 0;     // only for config_.fault_after_steps
 };
 
 }  // namespace atari_vec

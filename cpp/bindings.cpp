@@ -301,6 +301,7 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("full_action_space", &EnvConfig::full_action_space)
       .def_readwrite("mode", &EnvConfig::mode)
       .def_readwrite("difficulty", &EnvConfig::difficulty)
+      .def_readwrite("fault_after_steps", &EnvConfig::fault_after_steps)
       .def("validate", &EnvConfig::validate);
 
   py::class_<PoolConfig>(m, "PoolConfig")

@@ -29,6 +29,9 @@ struct EnvConfig {
   bool full_action_space = false;
   int mode = -1;        // -1: the game's default mode
   int difficulty = -1;  // -1: the game's default difficulty
+  // Testing hook: step() throws after this many steps (-1: never). Lets tests prove that a
+  // worker's error reaches recv() and leaves the pool usable. Not exposed by AtariVectorEnv.
+  int64_t fault_after_steps = -1;
 
   int channels() const { return grayscale ? 1 : 3; }
   int frame_bytes() const { return img_height * img_width * channels(); }

@@ -131,6 +131,20 @@ void VectorEnv::reset(const int32_t* env_ids, const int64_t* seeds, int count) {
 }
 
 void VectorEnv::send(const int32_t* actions, const float* strengths) {
+  if (pool_.autoreset_mode == AutoresetMode::kDisabled) {
+    // Sync mode (validated), so after recv no task runs and env state is safe to read here.
+    std::string ended;
+    for (int e = 0; e < num_envs(); ++e) {
+      if (envs_[static_cast<std::size_t>(e)]->episode_over()) {
+        ended += (ended.empty() ? "" : ", ") + std::to_string(e);
+      }
+    }
+    if (!ended.empty()) {
+      throw std::invalid_argument(
+          "autoreset_mode is DISABLED and the episodes of environments [" + ended +
+          "] are over; reset them with reset(options={'reset_mask': mask}) before stepping");
+    }
+  }
   for (int i = 0; i < batch_size_; ++i) {
     const int32_t e = last_ids_[static_cast<std::size_t>(i)];
     envs_[static_cast<std::size_t>(e)]->set_action(actions[i], strengths ? strengths[i] : 1.0f);

@@ -57,7 +57,8 @@ class VectorEnv {
   void prepare_block(int block, const BatchBuffers& buffers) { ring_->prepare(block, buffers); }
   // env_ids: distinct, in range; seeds: -1 for none. count == num_envs for a full reset.
   void reset(const int32_t* env_ids, const int64_t* seeds, int count);
-  // batch_size action indices (already range-checked) and paddle strengths.
+  // batch_size action indices (already range-checked) and paddle strengths. In DISABLED
+  // mode it throws std::invalid_argument, queuing nothing, if an env's episode is over.
   void send(const int32_t* actions, const float* strengths);
   bool wait_batch(std::chrono::milliseconds timeout);
   int finish_batch();
