@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "emulator_limit.hpp"
 #include "vector_env.hpp"
 
 namespace py = pybind11;
@@ -329,4 +330,18 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("available_difficulties", &PyVectorEnv::available_difficulties);
 
   m.def("allowed_cpus", &allowed_cpus, "CPUs this process may run on.");
+  m.def(
+      "emulator_limit",
+      [](const std::string& rom_path, int num_envs, int num_threads, int64_t frames_per_env,
+         int frameskip, bool pin, uint64_t seed) {
+        LimitResult r;
+        {
+          py::gil_scoped_release release;
+          r = emulator_limit(rom_path, num_envs, num_threads, frames_per_env, frameskip, pin, seed);
+        }
+        return py::make_tuple(r.frames, r.seconds);
+      },
+      py::arg("rom_path"), py::arg("num_envs"), py::arg("num_threads"), py::arg("frames_per_env"),
+      py::arg("frameskip") = 4, py::arg("pin") = false, py::arg("seed") = 0,
+      "Bare ALE act() throughput in native threads: returns (frames, seconds).");
 }

@@ -30,9 +30,10 @@ std::vector<int> allowed_cpus() {
 }
 
 VectorEnv::VectorEnv(const std::vector<EnvConfig>& envs, const PoolConfig& pool)
-    : pool_(pool), batch_size_(pool.effective_batch_size()) {
-  pool_.num_envs = static_cast<int>(envs.size());
+    : pool_(pool) {
+  pool_.num_envs = static_cast<int>(envs.size());  // the env list is the truth
   pool_.validate();
+  batch_size_ = pool_.effective_batch_size();
   init_frame_ops();
   envs_.reserve(envs.size());
   for (const EnvConfig& c : envs) {

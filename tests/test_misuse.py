@@ -1,0 +1,236 @@
+"""Every misuse gets a clear exception, promptly, and leaves the environment usable."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import atari_vec
+from atari_vec import _core
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def env(closing):
+    e = atari_vec.AtariVectorEnv("breakout", 4, noop_max=0)
+    closing(e)
+    e.reset(seed=0)
+    return e
+
+
+def still_works(env) -> None:
+    obs, rew, term, trunc, info = env.step(np.zeros(env.batch_size, dtype=np.int64))
+    assert obs.shape == (env.batch_size, 4, 84, 84)
+
+
+@pytest.mark.parametrize(
+    "actions, error, match",
+    [
+        (np.zeros(3, dtype=np.int64), ValueError, r"shape \(4,\)"),
+        (np.zeros(5, dtype=np.int64), ValueError, r"shape \(4,\)"),
+        (np.zeros((4, 1), dtype=np.int64), ValueError, r"shape \(4,\)"),
+        (np.zeros(4, dtype=np.float32), TypeError, "integers"),
+        (np.array([0, 1, np.nan, 2]), TypeError, "integers"),
+        (np.array([0, 1, 2, 4]), ValueError, "out of range"),
+        (np.array([0, -1, 2, 3]), ValueError, "out of range"),
+        (np.array([0, 1, 2, 2**40]), ValueError, "out of range"),
+        (np.array([0, 1, 2, 3], dtype=np.uint64) + np.uint64(2**63), ValueError, "out of range"),
+        (["a", "b", "c", "d"], TypeError, "integers"),
+    ],
+)
+def test_bad_actions(env, actions, error, match):
+    with pytest.raises(error, match=match):
+        env.step(actions)
+    still_works(env)
+
+
+def test_list_and_small_int_actions(env):
+    env.step([0, 1, 2, 3])
+    env.step(np.array([3, 2, 1, 0], dtype=np.uint8))
+
+
+def test_send_twice(env):
+    env.send(np.zeros(4, dtype=np.int64))
+    with pytest.raises(RuntimeError, match="send\\(\\) called twice"):
+        env.send(np.zeros(4, dtype=np.int64))
+    env.recv()
+    still_works(env)
+
+
+def test_recv_without_send(env):
+    with pytest.raises(RuntimeError, match="without a matching send"):
+        env.recv()
+    still_works(env)
+
+
+def test_before_reset(closing):
+    e = atari_vec.AtariVectorEnv("breakout", 2)
+    closing(e)
+    with pytest.raises(RuntimeError, match="before reset"):
+        e.step(np.zeros(2, dtype=np.int64))
+    with pytest.raises(RuntimeError, match="before reset"):
+        e.send(np.zeros(2, dtype=np.int64))
+    with pytest.raises(RuntimeError, match="before reset"):
+        e.recv()
+    e.reset()
+    still_works(e)
+
+
+def test_after_close():
+    e = atari_vec.AtariVectorEnv("breakout", 2)
+    e.reset()
+    e.close()
+    for call in (lambda: e.reset(), lambda: e.step(np.zeros(2, dtype=np.int64)),
+                 lambda: e.send(np.zeros(2, dtype=np.int64)), lambda: e.recv()):
+        with pytest.raises(RuntimeError, match="closed"):
+            call()
+    e.close()  # a second close is a no-op
+    assert e.closed
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(num_envs=0), ValueError, "num_envs"),
+        (dict(num_envs=-3), ValueError, "num_envs"),
+        (dict(num_envs=2.5), TypeError, "num_envs"),
+        (dict(num_envs=4, batch_size=5), ValueError, "batch_size"),
+        (dict(batch_size=-1), ValueError, "batch_size"),
+        (dict(frameskip=0), ValueError, "frameskip"),
+        (dict(frameskip=-2), ValueError, "frameskip"),
+        (dict(frameskip=True), TypeError, "frameskip"),
+        (dict(game="pacmann"), ValueError, "Unknown game"),
+        (dict(autoreset_mode="sometimes"), ValueError, "autoreset_mode"),
+        (dict(stack_num=0), ValueError, "stack_num"),
+        (dict(img_height=0), ValueError, "img_height"),
+        (dict(noop_max=-1), ValueError, "noop_max"),
+        (dict(repeat_action_probability=1.5), ValueError, "repeat_action_probability"),
+        (dict(max_num_frames_per_episode=0), ValueError, "max_num_frames_per_episode"),
+        (dict(num_threads=-1), ValueError, "num_threads"),
+        (dict(thread_affinity_offset=-2), ValueError, "thread_affinity_offset"),
+        (dict(difficulty=99), ValueError, "difficulty"),
+    ],
+)
+def test_bad_constructor_values(kwargs, error, match):
+    kwargs = {"game": "breakout", "num_envs": 2, **kwargs}
+    with pytest.raises(error, match=match):
+        atari_vec.AtariVectorEnv(kwargs.pop("game"), kwargs.pop("num_envs"), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "mask, error",
+    [
+        ([True, False, True, False], TypeError),
+        (np.array([1, 0, 1, 0]), TypeError),
+        (np.array([True, False]), ValueError),
+        (np.zeros((4, 1), dtype=bool), ValueError),
+        (np.zeros(4, dtype=bool), ValueError),
+    ],
+)
+def test_bad_reset_mask(env, mask, error):
+    with pytest.raises(error, match="reset_mask"):
+        env.reset(options={"reset_mask": mask})
+    still_works(env)
+
+
+@pytest.mark.parametrize("seed, error", [(-5, ValueError), (2**40, ValueError), ("x", TypeError),
+                                         ([1, 2], ValueError), (1.5, TypeError)])
+def test_bad_seed(env, seed, error):
+    with pytest.raises(error):
+        env.reset(seed=seed)
+    still_works(env)
+
+
+def test_partial_reset_needs_full_reset_first(closing):
+    e = atari_vec.AtariVectorEnv("breakout", 2)
+    closing(e)
+    with pytest.raises(ValueError, match="first reset"):
+        e.reset(options={"reset_mask": np.array([True, False])})
+
+
+def test_partial_reset_needs_sync(closing):
+    e = atari_vec.AtariVectorEnv("breakout", 4, batch_size=2)
+    closing(e)
+    e.reset()
+    with pytest.raises(ValueError, match="batch_size == num_envs"):
+        e.reset(options={"reset_mask": np.array([True, False, False, False])})
+    e.step(np.zeros(2, dtype=np.int64))
+
+
+def test_reset_while_steps_in_flight(env):
+    env.send(np.zeros(4, dtype=np.int64))
+    obs, info = env.reset(seed=1)  # drains the pending step, then resets
+    assert (obs[:, :3] == 0).all()
+    still_works(env)
+
+
+def test_worker_exception_reaches_recv():
+    cfg = _core.EnvConfig()
+    cfg.rom_path = str(atari_vec._games.rom_path("breakout"))
+    cfg.fault_after_steps = 3
+    pool = _core.PoolConfig()
+    pool.num_envs = 1
+    core = _core.VectorEnv([cfg, cfg], pool)
+    try:
+        core.reset(np.arange(2, dtype=np.int32), np.full(2, -1, dtype=np.int64))
+        for _ in range(3):
+            core.send(np.zeros(2, dtype=np.int64))
+            core.recv()
+        core.send(np.zeros(2, dtype=np.int64))
+        with pytest.raises(RuntimeError, match="injected fault"):
+            core.recv()
+        # The pool survived: resetting and stepping (without the fault) still works.
+        obs, info = core.reset(np.arange(2, dtype=np.int32), np.full(2, -1, dtype=np.int64))
+        assert info["env_id"].tolist() == [0, 1]
+    finally:
+        core.close()
+
+
+def test_recv_timeout(closing):
+    e = atari_vec.AtariVectorEnv("breakout", 1, frameskip=30000)
+    closing(e)
+    e.reset()
+    e.send(np.zeros(1, dtype=np.int64))
+    with pytest.raises(TimeoutError):
+        e.recv(timeout=0.05)
+    obs, *_ = e.recv()  # the result was not lost
+    assert obs.shape == (1, 4, 84, 84)
+
+
+def test_ctrl_c_interrupts_recv(closing):
+    e = atari_vec.AtariVectorEnv("breakout", 1, frameskip=60000)
+    closing(e)
+    e.reset()
+    e.send(np.zeros(1, dtype=np.int64))
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        e.recv()
+    assert time.monotonic() - start < 1.0  # prompt, not after the step finished
+    e.recv()  # still usable; the pending result arrives
+
+
+def test_two_threads_rejected(closing):
+    e = atari_vec.AtariVectorEnv("breakout", 1, frameskip=30000)
+    closing(e)
+    e.reset()
+    e.send(np.zeros(1, dtype=np.int64))
+    errors = []
+    t = threading.Thread(target=e.recv)
+    t.start()
+    time.sleep(0.1)
+    try:
+        e.step(np.zeros(1, dtype=np.int64))
+    except RuntimeError as exc:
+        errors.append(str(exc))
+    t.join(timeout=30)
+    assert not t.is_alive()
+    assert errors and "another thread" in errors[0]
+    still_works(e)
