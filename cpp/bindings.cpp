@@ -83,6 +83,17 @@ class PyVectorEnv {
     strengths_.resize(static_cast<std::size_t>(b));
   }
 
+  // Workers may still be writing into the block arrays: stop and join them before the
+  // arrays (declared after core_, so destroyed first) are released.
+  ~PyVectorEnv() {
+    if (core_) {
+      py::gil_scoped_release release;
+      core_->close();
+    }
+  }
+  PyVectorEnv(const PyVectorEnv&) = delete;
+  PyVectorEnv& operator=(const PyVectorEnv&) = delete;
+
   py::tuple reset(py::array_t<int32_t, py::array::c_style | py::array::forcecast> env_ids,
                   py::array_t<int64_t, py::array::c_style | py::array::forcecast> seeds,
                   double timeout_s) {

@@ -6,8 +6,10 @@ everything per environment happens in C++ with the GIL released.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +37,17 @@ _CONTINUOUS_TO_ALE = np.array(
     ],
     dtype=np.int64,
 )
+
+
+# Environments still open at interpreter exit are closed first, so no worker thread is
+# left writing into arrays that the interpreter is tearing down.
+_LIVE: weakref.WeakSet[AtariVectorEnv] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all_at_exit() -> None:
+    for env in list(_LIVE):
+        env._core.close()
 
 
 def _parse_autoreset(mode: AutoresetMode | str) -> AutoresetMode:
@@ -172,6 +185,7 @@ class AtariVectorEnv(VectorEnv):
         pool.validate()
 
         self._core = _core.VectorEnv([cfg] * self.num_envs, pool)
+        _LIVE.add(self)
         self.closed = False
         self._pid = os.getpid()
         self._lock = threading.Lock()
