@@ -134,6 +134,8 @@ void AtariEnv::reset() {
 
   state_.elapsed_frames = 0;
   state_.reward = 0;
+  state_.episode_return = 0;
+  state_.episode_length = 0;
   state_.game_over = false;
   state_.life_lost = false;
   state_.lives = ale_->lives();
@@ -164,6 +166,8 @@ void AtariEnv::step() {
   push_pooled_frame();
   state_.lives = ale_->lives();
   state_.reward = config_.reward_clipping ? std::clamp(reward, -1, 1) : reward;
+  state_.episode_return += reward;
+  ++state_.episode_length;
 }
 
 bool AtariEnv::episode_over() const {
@@ -180,7 +184,14 @@ StepOutcome AtariEnv::outcome() const {
   out.lives = state_.lives;
   out.frame_number = ale_->getFrameNumber();
   out.episode_frame_number = ale_->getEpisodeFrameNumber();
+  out.episode_return = state_.episode_return;
+  out.episode_length = state_.episode_length;
   return out;
+}
+
+void AtariEnv::render_rgb(uint8_t* dst) const {
+  const ale::ALEScreen& screen = ale_->getScreen();
+  apply_palette(lut_, false, screen.getArray(), static_cast<std::size_t>(screen_h_) * screen_w_, dst);
 }
 
 void AtariEnv::write_observation(uint8_t* dst) const {

@@ -28,6 +28,8 @@ struct StepOutcome {
   int32_t lives = 0;
   int32_t frame_number = 0;
   int32_t episode_frame_number = 0;
+  int64_t episode_return = 0;  // unclipped, since the last reset
+  int32_t episode_length = 0;  // steps since the last reset
 };
 
 // The episode bookkeeping that, with the emulator state and the frame stack, makes up the
@@ -38,6 +40,8 @@ struct EpisodeState {
   bool game_over = false;
   bool life_lost = false;
   int32_t reward = 0;      // of the last step, after clipping
+  int64_t episode_return = 0;  // unclipped sum since the last reset
+  int32_t episode_length = 0;
   int action_index = 0;    // the action the next step() applies
   float paddle_strength = 1.0f;
   int64_t pending_seed = -1;  // applied by the next reset(); -1 keeps the current RNG streams
@@ -67,6 +71,10 @@ class AtariEnv {
   StepOutcome outcome() const;
   // Writes the stack oldest frame first: stack_num * frame_bytes bytes.
   void write_observation(uint8_t* dst) const;
+  // The current full screen in RGB: screen_height * screen_width * 3 bytes.
+  void render_rgb(uint8_t* dst) const;
+  int screen_height() const { return screen_h_; }
+  int screen_width() const { return screen_w_; }
 
  private:
   void load_rom();

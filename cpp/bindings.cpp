@@ -12,6 +12,7 @@
 
 #include <ale/ale_interface.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
@@ -29,6 +30,7 @@ constexpr auto kWaitSlice = std::chrono::milliseconds(50);
 
 struct BlockArrays {
   py::array obs, reward, terminated, truncated, env_id, lives, frame_number, episode_frame_number;
+  py::array episode_return, episode_length, episode_mask;
   py::array final_obs, final_mask, final_lives, final_frame_number, final_episode_frame_number;
 };
 
@@ -185,6 +187,22 @@ class PyVectorEnv {
     core_->close();
   }
 
+  // Full-colour screens (len(env_ids), 210, 160, 3) of idle environments.
+  py::array render(py::array_t<int32_t, py::array::c_style | py::array::forcecast> env_ids) {
+    check_open();
+    if (!core_->started()) throw std::runtime_error("render() called before reset()");
+    const AtariEnv& first = core_->env(0);
+    py::array_t<uint8_t> out({env_ids.size(), static_cast<py::ssize_t>(first.screen_height()),
+                              static_cast<py::ssize_t>(first.screen_width()), py::ssize_t{3}});
+    const std::size_t frame = static_cast<std::size_t>(first.screen_height()) * first.screen_width() * 3;
+    for (py::ssize_t i = 0; i < env_ids.size(); ++i) {
+      const int32_t e = env_ids.data()[i];
+      if (e < 0 || e >= core_->num_envs()) throw py::value_error("env id " + std::to_string(e) + " out of range");
+      core_->render_rgb(e, out.mutable_data() + static_cast<std::size_t>(i) * frame);
+    }
+    return out;
+  }
+
   bool closed() const { return !core_ || core_->closed(); }
   int num_envs() const { return core_->num_envs(); }
   int batch_size() const { return core_->batch_size(); }
@@ -215,6 +233,9 @@ class PyVectorEnv {
     keep_or_renew<int32_t>(a.lives, row_shape_);
     keep_or_renew<int32_t>(a.frame_number, row_shape_);
     keep_or_renew<int32_t>(a.episode_frame_number, row_shape_);
+    keep_or_renew<float>(a.episode_return, row_shape_);
+    keep_or_renew<int32_t>(a.episode_length, row_shape_);
+    keep_or_renew<bool>(a.episode_mask, row_shape_);
     BatchBuffers buf;
     buf.obs = ptr<uint8_t>(a.obs);
     buf.reward = ptr<int32_t>(a.reward);
@@ -224,6 +245,9 @@ class PyVectorEnv {
     buf.lives = ptr<int32_t>(a.lives);
     buf.frame_number = ptr<int32_t>(a.frame_number);
     buf.episode_frame_number = ptr<int32_t>(a.episode_frame_number);
+    buf.episode_return = ptr<float>(a.episode_return);
+    buf.episode_length = ptr<int32_t>(a.episode_length);
+    buf.episode_mask = ptr<bool>(a.episode_mask);
     if (same_step_) {
       keep_or_renew<uint8_t>(a.final_obs, obs_shape_);
       keep_or_renew<bool>(a.final_mask, row_shape_);
@@ -239,6 +263,11 @@ class PyVectorEnv {
     core_->prepare_block(block, buf);
   }
 
+  static bool any_set(const py::array& mask) {
+    const bool* m = static_cast<const bool*>(mask.data());
+    return std::any_of(m, m + mask.size(), [](bool b) { return b; });
+  }
+
   py::tuple receive(double timeout_s) {
     wait_interruptibly([this] { return core_->wait_batch(kWaitSlice); }, timeout_s, "recv");
     const int block = core_->finish_batch();
@@ -250,11 +279,15 @@ class PyVectorEnv {
     info["lives"] = a.lives;
     info["frame_number"] = a.frame_number;
     info["episode_frame_number"] = a.episode_frame_number;
+    if (any_set(a.episode_mask)) {
+      py::dict episode;
+      episode["r"] = a.episode_return;
+      episode["l"] = a.episode_length;
+      info["episode"] = episode;
+      info["_episode"] = a.episode_mask;
+    }
     if (same_step_) {
-      const bool* mask = static_cast<const bool*>(a.final_mask.data());
-      bool any = false;
-      for (py::ssize_t i = 0; i < row_shape_[0] && !any; ++i) any = mask[i];
-      if (any) {
+      if (any_set(a.final_mask)) {
         py::dict final_info;
         final_info["env_id"] = a.env_id;
         final_info["_env_id"] = a.final_mask;
@@ -331,6 +364,7 @@ PYBIND11_MODULE(_core, m) {
       .def("send", &PyVectorEnv::send, py::arg("actions"), py::arg("paddle_strengths") = py::none())
       .def("recv", &PyVectorEnv::recv, py::arg("timeout") = -1.0)
       .def("close", &PyVectorEnv::close)
+      .def("render", &PyVectorEnv::render, py::arg("env_ids"))
       .def_property_readonly("closed", &PyVectorEnv::closed)
       .def_property_readonly("num_envs", &PyVectorEnv::num_envs)
       .def_property_readonly("batch_size", &PyVectorEnv::batch_size)

@@ -32,6 +32,10 @@ struct BatchBuffers {
   int32_t* lives = nullptr;
   int32_t* frame_number = nullptr;
   int32_t* episode_frame_number = nullptr;
+  // Episode statistics, valid where episode_mask is set (the step that ended an episode).
+  float* episode_return = nullptr;
+  int32_t* episode_length = nullptr;
+  bool* episode_mask = nullptr;
   uint8_t* final_obs = nullptr;
   bool* final_mask = nullptr;
   int32_t* final_lives = nullptr;

@@ -180,6 +180,23 @@ void VectorEnv::rethrow_worker_error() {
   if (error) std::rethrow_exception(error);
 }
 
+bool VectorEnv::is_idle(int env_id) const {
+  if (enqueued_ == received_) return true;  // nothing queued, running or unreceived
+  if (!awaiting_send_) return false;
+  for (int32_t e : last_ids_) {
+    if (e == env_id) return true;  // received, and no action sent to it since
+  }
+  return false;
+}
+
+void VectorEnv::render_rgb(int env_id, uint8_t* dst) const {
+  if (!is_idle(env_id)) {
+    throw std::invalid_argument("environment " + std::to_string(env_id) +
+                                " is being stepped; render it once its result is received");
+  }
+  envs_[static_cast<std::size_t>(env_id)]->render_rgb(dst);
+}
+
 void VectorEnv::worker_loop() {
   Task task;
   while (queue_->pop(task)) run_task(task);
@@ -189,7 +206,8 @@ void VectorEnv::run_task(const Task& task) {
   AtariEnv& env = *envs_[static_cast<std::size_t>(task.env_id)];
   const bool same_step = pool_.autoreset_mode == AutoresetMode::kSameStep;
   StepOutcome final_outcome;
-  bool ended = false;
+  bool ended = false;     // SAME_STEP: this step ended the episode, reset follows here
+  bool finished = false;  // this step ended the episode (any mode)
   try {
     switch (task.kind) {
       case TaskKind::kReset:
@@ -202,7 +220,8 @@ void VectorEnv::run_task(const Task& task) {
           env.reset();
         } else {
           env.step();
-          ended = same_step && env.episode_over();
+          finished = env.episode_over();
+          ended = same_step && finished;
         }
         break;
     }
@@ -226,6 +245,12 @@ void VectorEnv::run_task(const Task& task) {
       env.reset();
     }
     if (same_step) out.final_mask[row] = ended;
+    // Statistics of an episode that ended on this step; zeros elsewhere, as Gymnasium's
+    // RecordEpisodeStatistics reports them.
+    out.episode_mask[row] = finished;
+    const StepOutcome stats = ended ? final_outcome : finished ? env.outcome() : StepOutcome{};
+    out.episode_return[row] = static_cast<float>(stats.episode_return);
+    out.episode_length[row] = stats.episode_length;
     write_row(env, ref, task.env_id);
     if (ended) {
       out.reward[row] = final_outcome.reward;

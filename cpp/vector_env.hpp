@@ -66,6 +66,10 @@ class VectorEnv {
   // The block a caller may refill after finish_batch() returned `block`: the one it
   // received two batches ago, which no worker can reach yet.
   int block_to_refill(int block) const { return (block + num_blocks() - 2) % num_blocks(); }
+  // True if no task for env_id is queued or running and its last result was received.
+  bool is_idle(int env_id) const;
+  // The env's current full RGB screen; throws std::invalid_argument unless it is idle.
+  void render_rgb(int env_id, uint8_t* dst) const;
   void close();
 
  private:

@@ -91,6 +91,7 @@ class AtariVectorEnv(VectorEnv):
         autoreset_mode: ``NEXT_STEP``, ``SAME_STEP`` (``final_obs``/``final_info`` in ``info``) or
             ``DISABLED`` (reset finished envs with ``reset(options={"reset_mask": mask})``).
         mode, difficulty: the game mode and difficulty; None keeps the game's default.
+        render_mode: ``"rgb_array"`` makes ``render()`` return full-colour screens.
 
     The other arguments are those of ``ale_py.vector_env.AtariVectorEnv``.
 
@@ -108,7 +109,10 @@ class AtariVectorEnv(VectorEnv):
         >>> envs.close()
     """
 
-    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    metadata: dict[str, Any] = {
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+        "render_modes": ["rgb_array"],
+    }
 
     def __init__(
         self,
@@ -137,9 +141,13 @@ class AtariVectorEnv(VectorEnv):
         use_fire_reset: bool = True,
         mode: int | None = None,
         difficulty: int | None = None,
+        render_mode: str | None = None,
     ):
         self._core: Any = None
         self.closed = True
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.render_mode = render_mode
         self.num_envs = _int_arg("num_envs", num_envs, 1)
         batch_size = _int_arg("batch_size", batch_size, 0)
         if batch_size > self.num_envs:
@@ -338,6 +346,23 @@ class AtariVectorEnv(VectorEnv):
         v = (y > t).astype(np.int64) - (y < -t) + 1
         f = (fire > t).astype(np.int64)
         return self._continuous_to_index[h, v, f].astype(np.int32), np.ascontiguousarray(radius)
+
+    def render(self, env_ids: Sequence[int] | np.ndarray | None = None) -> np.ndarray | None:
+        """Full-colour screens ``(len(env_ids), 210, 160, 3)`` of the chosen environments.
+
+        All environments by default. An environment can be rendered once its last result has
+        been received (always, in synchronous mode).
+        """
+        if self.render_mode is None:
+            return None
+        ids = np.arange(self.num_envs) if env_ids is None else np.asarray(env_ids)
+        if ids.dtype.kind not in "iu" or ids.ndim != 1:
+            raise TypeError("env_ids must be a 1-D sequence of ints")
+        self._enter("render")
+        try:
+            return self._core.render(ids.astype(np.int32))
+        finally:
+            self._lock.release()
 
     def close_extras(self, **kwargs: Any) -> None:
         """Stop and join the worker threads. A second ``close()`` does nothing."""
