@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Throughput benchmark: atari_vec against ale-py, EnvPool, Gymnasium and the bare emulator.
 
 Every peer runs the same Atari pipeline (frameskip 4 with max-pool, 84x84 grayscale, 4 stacked
@@ -424,7 +423,7 @@ def run_memory_probe(s: Setup, timeout: float = 600.0) -> dict[str, Any]:
     """Run ``memory_probe`` in a new interpreter (this script with the hidden flag)."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--_probe", json.dumps(asdict(s))]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     lines = proc.stdout.strip().splitlines()
@@ -514,7 +513,7 @@ def plot(rows: list[dict[str, Any]], peers: Sequence[str], path: Path) -> bool:
         return False
     games = sorted({r["game"] for r in rows})
     fig, axes = plt.subplots(1, len(games), figsize=(6.5 * len(games), 4.8), squeeze=False)
-    for ax, game in zip(axes[0], games):
+    for ax, game in zip(axes[0], games, strict=True):
         for peer in peers:
             pts = sorted(
                 (r["num_envs"], r) for r in rows if r["game"] == game and r["peer"] == peer
@@ -551,7 +550,7 @@ def machine_info() -> dict[str, Any]:
     model = None
     try:
         with open("/proc/cpuinfo") as f:
-            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")))
+            model = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
     except (OSError, StopIteration):
         pass
     import atari_vec
@@ -593,7 +592,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="batch_size of the async peers: one value for all num_envs, or one per num_envs "
         "value (default: num_envs // 2)",
     )
-    p.add_argument("--seconds", type=float, default=None, help="timed seconds (default 3; 1.5 quick)")
+    p.add_argument(
+        "--seconds", type=float, default=None, help="timed seconds (default 3; 1.5 quick)"
+    )
     p.add_argument(
         "--gym-seconds",
         type=float,
@@ -606,7 +607,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="cap on num_envs of the gym peers (default: no cap; number of CPUs with --quick)",
     )
-    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3; 1 quick)")
+    p.add_argument(
+        "--rounds", type=int, default=None, help="interleaved rounds (default 3; 1 quick)"
+    )
     p.add_argument(
         "--num-threads",
         type=int,
@@ -622,7 +625,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"peers to run, from: {' '.join(PEERS)}",
     )
     p.add_argument(
-        "--quick", action="store_true", help="short run: first game, 1 round, 1.5 s, small gym peers"
+        "--quick",
+        action="store_true",
+        help="short run: first game, 1 round, 1.5 s, small gym peers",
     )
     p.add_argument(
         "--memory",
@@ -669,7 +674,7 @@ def available_peers(peers: list[str]) -> list[str]:
         return peers
     try:
         import envpool  # noqa: F401
-    except Exception as exc:  # ImportError, or a broken binary wheel
+    except ImportError as exc:
         print(f"note: skipping EnvPool ({type(exc).__name__}: {exc})", flush=True)
         return [p for p in peers if p not in ENVPOOL_PEERS]
     return peers
@@ -736,7 +741,16 @@ def run(args: argparse.Namespace) -> int:
                     else:
                         seconds = args.gym_seconds if s.peer in GYM_PEERS else args.seconds
                         seed = args.seed + 1000 * rnd
-                        m = one_measurement(s, n, rnd, pos, seconds, seed, rate_cache, tag)
+                        m = one_measurement(
+                            s,
+                            requested=n,
+                            rnd=rnd,
+                            pos=pos,
+                            seconds=seconds,
+                            seed=seed,
+                            rate_cache=rate_cache,
+                            tag=tag,
+                        )
                         measurements.append(m)
                         if m.error is not None:
                             failed.add((game, n, s.peer))
@@ -771,6 +785,7 @@ def run(args: argparse.Namespace) -> int:
 
 def one_measurement(
     s: Setup,
+    *,
     requested: int,
     rnd: int,
     pos: int,
@@ -783,7 +798,7 @@ def one_measurement(
     error = None
     try:
         steps, elapsed = measure(s, seconds, seed, rate_cache)
-    except Exception as exc:  # a peer failing (e.g. an unsupported game) must not stop the run
+    except Exception as exc:  # noqa: BLE001  (a failing peer, e.g. unsupported game, is reported)
         steps, elapsed, error = 0, 0.0, f"{type(exc).__name__}: {exc}"
     sps = steps / elapsed if elapsed > 0 else 0.0
     if error:

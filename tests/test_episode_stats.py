@@ -120,7 +120,7 @@ def test_gif_recorder(tmp_path):
     from atari_vec.recording import GifRecorder
 
     path = tmp_path / "clip.gif"
-    env = GifRecorder(atari_vec.AtariVectorEnv("pong", 2, render_mode="rgb_array"), path)
+    env = GifRecorder(atari_vec.AtariVectorEnv("pong", 2, render_mode="rgb_array"), path, fps=25)
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     for _ in range(60):
@@ -132,4 +132,4 @@ def test_gif_recorder(tmp_path):
         assert im.size == (160, 210) and im.n_frames > 1
         # Pillow merges identical consecutive frames, adding up their durations.
         total = sum(frame.info["duration"] for frame in ImageSequence.Iterator(im))
-    assert total == 61 * round(1000 / 30)
+    assert total == 61 * 40  # GIF stores centiseconds: 25 fps is exactly 40 ms
