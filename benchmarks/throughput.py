@@ -194,6 +194,14 @@ class AsyncStepper(Stepper):
         self.env.recv()
 
 
+class EnvPoolStepper(Stepper):
+    """EnvPool, synchronous: its seed is fixed at creation, so ``reset`` takes none."""
+
+    def reset(self, seed: int) -> None:
+        """Reset every environment (seed set at creation)."""
+        self.env.reset()
+
+
 class EnvPoolAsyncStepper(Stepper):
     """EnvPool's async API: ``send(actions, env_id)`` for the ids of the last ``recv``."""
 
@@ -248,7 +256,7 @@ def make_stepper(s: Setup, seed: int) -> Stepper:
             seed=seed,
             **ENVPOOL_KWARGS,
         )
-        cls = EnvPoolAsyncStepper if async_batch else Stepper
+        cls = EnvPoolAsyncStepper if async_batch else EnvPoolStepper
         return cls(env, s.batch_size, int(env.action_space.n))
     if s.peer in GYM_PEERS:
         import gymnasium as gym
@@ -368,12 +376,38 @@ def _maxrss_mib(who: int) -> float:
     return value / 2**20 if sys.platform == "darwin" else value / 1024
 
 
+def _private_mib(pid: int) -> float | None:
+    """Memory only this process holds (Private_Clean + Private_Dirty of smaps_rollup), or None."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total += int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return total / 1024
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak RSS in MiB.
+
+    Linux keeps ``ru_maxrss`` across fork and exec, so a probe started by a large parent would
+    report the parent's size: the high-water mark of this process's own memory map (VmHWM) is
+    used where /proc exists, ``getrusage(RUSAGE_SELF).ru_maxrss`` elsewhere.
+    """
+    kib = _status_kib("self", "VmHWM")
+    return kib / 1024 if kib is not None else _maxrss_mib(resource.RUSAGE_SELF)
+
+
 def memory_probe(spec: dict[str, Any]) -> dict[str, Any]:
     """Run in a fresh interpreter: peak memory of one peer's environment.
 
     Imports what the peer needs, reads the RSS, creates the env, resets, steps
     ``MEMORY_STEPS`` batches and reads the peak RSS. For ``gym_async`` each worker process adds
-    its peak RSS (VmHWM) minus the parent's after-import RSS: forked workers share that image.
+    the memory private to it after those steps (its pages shared with the parent, such as the
+    imported modules of a forked worker, are counted once, in the parent); without
+    smaps_rollup, its peak RSS minus the parent's after-import RSS.
     """
     s = Setup(**spec)
     import atari_vec  # noqa: F401  (every peer below imports at least this much)
@@ -403,9 +437,13 @@ def memory_probe(spec: dict[str, Any]) -> dict[str, Any]:
             hwm = _status_kib(child.pid, "VmHWM")
             if hwm is not None:
                 children_sum += hwm / 1024
+            private = _private_mib(child.pid)
+            if private is not None:
+                children_extra += private
+            elif hwm is not None:
                 children_extra += max(0.0, hwm / 1024 - baseline)
         stepper.close()
-    peak = _maxrss_mib(resource.RUSAGE_SELF)
+    peak = _peak_rss_mib()
     if s.peer == "gym_async" and children_sum == 0.0:  # no /proc: largest child only
         children_extra = max(0.0, _maxrss_mib(resource.RUSAGE_CHILDREN) - baseline)
     total = peak - baseline + children_extra
@@ -413,7 +451,7 @@ def memory_probe(spec: dict[str, Any]) -> dict[str, Any]:
         "baseline_mib": baseline,
         "peak_mib": peak,
         "children_extra_mib": children_extra,
-        "children_rss_sum_mib": children_sum,
+        "children_peak_rss_sum_mib": children_sum,
         "mib_per_env": total / s.num_envs,
         "start_method": multiprocessing.get_start_method(),
     }
@@ -509,15 +547,19 @@ def plot(rows: list[dict[str, Any]], peers: Sequence[str], path: Path) -> bool:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullLocator
     except ImportError:
         return False
     games = sorted({r["game"] for r in rows})
     fig, axes = plt.subplots(1, len(games), figsize=(6.5 * len(games), 4.8), squeeze=False)
     for ax, game in zip(axes[0], games, strict=True):
         for peer in peers:
-            pts = sorted(
-                (r["num_envs"], r) for r in rows if r["game"] == game and r["peer"] == peer
-            )
+            # One point per num_envs actually run (a capped gym peer repeats its num_envs).
+            by_n: dict[int, dict[str, Any]] = {}
+            for r in sorted(rows, key=lambda r: r["requested_num_envs"]):
+                if r["game"] == game and r["peer"] == peer:
+                    by_n.setdefault(r["num_envs"], r)
+            pts = sorted(by_n.items())
             if not pts:
                 continue
             x = [n for n, _ in pts]
@@ -531,8 +573,11 @@ def plot(rows: list[dict[str, Any]], peers: Sequence[str], path: Path) -> bool:
                     ax.plot(x, y, "k--", label="limit (bare ALE)")
             else:
                 ax.errorbar(x, y, yerr=[lo, hi], marker="o", capsize=3, label=peer)
-        if len({r["num_envs"] for r in rows if r["game"] == game}) > 1:
+        ns = sorted({r["num_envs"] for r in rows if r["game"] == game})
+        if len(ns) > 1:
             ax.set_xscale("log", base=2)
+            ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(ns, [str(n) for n in ns])
         ax.set_yscale("log")
         ax.set_title(game)
         ax.set_xlabel("num_envs")
@@ -580,7 +625,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "bare-emulator limit (steps/s and frames/s with random actions).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--games", nargs="+", default=["breakout", "pong"], help="ROM ids")
+    p.add_argument(
+        "--games", nargs="+", default=None, help="ROM ids (default: breakout pong; breakout quick)"
+    )
     p.add_argument(
         "--num-envs", nargs="+", type=int, default=[8 * ncpu], help="num_envs values (a grid)"
     )
@@ -645,8 +692,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
     if args._probe is not None:
         return args
-    if args.quick:
-        args.games = args.games[:1]
+    if args.games is None:
+        args.games = ["breakout"] if args.quick else ["breakout", "pong"]
     args.seconds = args.seconds if args.seconds is not None else (1.5 if args.quick else 3.0)
     args.rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     if args.gym_seconds is None:
@@ -715,17 +762,20 @@ def run(args: argparse.Namespace) -> int:
         f"CPUs={cpu_count()}",
         flush=True,
     )
-    try:
-        from tqdm import tqdm
+    _BAR = None
+    if sys.stdout.isatty():  # a bar in a log file is only noise
+        try:
+            from tqdm import tqdm
 
-        _BAR = tqdm(total=total, unit="run", file=sys.stdout, leave=False, dynamic_ncols=True)
-    except ImportError:
-        _BAR = None
+            _BAR = tqdm(total=total, unit="run", file=sys.stdout, leave=False, dynamic_ncols=True)
+        except ImportError:
+            pass
 
     measurements: list[Measurement] = []
     memory: dict[tuple[str, int, str], dict[str, Any]] = {}
     rate_cache: dict[tuple[str, int], float] = {}
     failed: set[tuple[str, int, str]] = set()
+    probed: dict[Setup, dict[str, Any]] = {}
     done = 0
     interrupted = False
     try:
@@ -760,7 +810,9 @@ def run(args: argparse.Namespace) -> int:
                 for s in setups:
                     if (game, n, s.peer) in failed:
                         continue
-                    result = run_memory_probe(s)
+                    if s not in probed:  # a capped gym peer repeats its setup
+                        probed[s] = run_memory_probe(s)
+                    result = probed[s]
                     memory[(game, n, s.peer)] = {**asdict(s), **result}
                     if "error" in result:
                         emit(f"[memory] {game} n={n} {s.peer:<16} FAILED: {result['error']}")

@@ -5,17 +5,35 @@
 #include "atari_env.hpp"
 
 #include <ale/ale_interface.hpp>
+#include <ale/emucore/MD5.hxx>
+#include <ale/games/Roms.hpp>
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 
 namespace atari_vec {
 
+void check_rom_supported(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw std::invalid_argument("cannot read ROM file " + path);
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const std::string md5 = ale::stella::MD5(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                           static_cast<uint32_t>(bytes.size()));
+  std::unique_ptr<ale::RomSettings> wrapper(ale::buildRomRLWrapper(path, md5));
+  if (!wrapper) {
+    throw std::invalid_argument("ALE " ALE_VERSION " has no game definition for the ROM " + path +
+                                " (md5 " + md5 + "); it cannot be played");
+  }
+}
+
 AtariEnv::AtariEnv(const EnvConfig& config)
     : config_(config), noop_rng_(std::random_device{}()) {
   config_.validate();
+  check_rom_supported(config_.rom_path);
   ale::Logger::setMode(ale::Logger::Error);  // before the constructor prints its banner
   ale_ = std::make_unique<ale::ALEInterface>();
   ale_->setFloat("repeat_action_probability", config_.repeat_action_probability);
@@ -42,6 +60,10 @@ AtariEnv::AtariEnv(const EnvConfig& config)
   pool_[0].assign(raw, 0);
   pool_[1].assign(raw, 0);
   stack_.assign(static_cast<std::size_t>(config_.stacked_bytes()), 0);
+  if (AreaResizer::supports(screen_h_, screen_w_, config_.img_height, config_.img_width)) {
+    resizer_ = std::make_unique<AreaResizer>(screen_h_, screen_w_, config_.img_height,
+                                             config_.img_width, config_.channels());
+  }
 }
 
 AtariEnv::~AtariEnv() = default;
@@ -101,6 +123,8 @@ void AtariEnv::push_pooled_frame() {
   uint8_t* slot = stack_.data() + static_cast<std::size_t>(stack_head_) * config_.frame_bytes();
   if (config_.img_height == screen_h_ && config_.img_width == screen_w_) {
     std::memcpy(slot, last, pool_[0].size());
+  } else if (resizer_) {
+    resizer_->run(last, slot);
   } else {
     resize_area(last, screen_h_, screen_w_, slot, config_.img_height, config_.img_width,
                 config_.channels());

@@ -47,6 +47,11 @@ struct EpisodeState {
   int64_t pending_seed = -1;  // applied by the next reset(); -1 keeps the current RNG streams
 };
 
+// Whether ALE can run the ROM at `path`. ALE's loadROM ends the process (std::exit) on a ROM
+// it cannot wrap, so every load is checked here first. Throws std::invalid_argument with the
+// reason when the file is unreadable or unsupported.
+void check_rom_supported(const std::string& path);
+
 class AtariEnv {
  public:
   explicit AtariEnv(const EnvConfig& config);
@@ -85,6 +90,7 @@ class AtariEnv {
   std::unique_ptr<ale::ALEInterface> ale_;
   std::vector<int> action_set_;
   PaletteLut lut_;
+  std::unique_ptr<AreaResizer> resizer_;  // null: the geometry is left to cv::resize
   bool fire_on_reset_ = false;
   int screen_h_ = 0;
   int screen_w_ = 0;

@@ -376,6 +376,38 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("allowed_cpus", &allowed_cpus, "CPUs this process may run on.");
   m.def(
+      "rom_supported",
+      [](const std::string& path) {
+        try {
+          check_rom_supported(path);
+          return true;
+        } catch (const std::invalid_argument&) {
+          return false;
+        }
+      },
+      py::arg("path"), "Whether ALE has a game definition for the ROM file.");
+  m.def(
+      "area_resize",
+      [](py::array_t<uint8_t, py::array::c_style> src, int dst_h, int dst_w) {
+        if (src.ndim() != 2 && !(src.ndim() == 3 && src.shape(2) == 3)) {
+          throw py::value_error("src must be (h, w) or (h, w, 3) uint8");
+        }
+        const int h = static_cast<int>(src.shape(0)), w = static_cast<int>(src.shape(1));
+        const int c = src.ndim() == 3 ? 3 : 1;
+        if (dst_h <= 0 || dst_w <= 0) throw py::value_error("sizes must be positive");
+        std::vector<py::ssize_t> shape = {dst_h, dst_w};
+        if (c == 3) shape.push_back(3);
+        py::array_t<uint8_t> out(shape);
+        if (AreaResizer::supports(h, w, dst_h, dst_w)) {
+          AreaResizer(h, w, dst_h, dst_w, c).run(src.data(), out.mutable_data());
+        } else {
+          resize_area(src.data(), h, w, out.mutable_data(), dst_h, dst_w, c);
+        }
+        return py::make_tuple(out, AreaResizer::supports(h, w, dst_h, dst_w));
+      },
+      py::arg("src"), py::arg("dst_h"), py::arg("dst_w"),
+      "The resize the env uses: (image, True if the native kernel ran, False if cv::resize).");
+  m.def(
       "emulator_limit",
       [](const std::string& rom_path, int num_envs, int num_threads, int64_t frames_per_env,
          int frameskip, bool pin, uint64_t seed) {

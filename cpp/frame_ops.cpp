@@ -5,6 +5,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <cmath>
 
 namespace atari_vec {
 
@@ -35,6 +36,126 @@ void resize_area(const uint8_t* src, int src_h, int src_w, uint8_t* dst, int dst
   const cv::Mat in(src_h, src_w, type, const_cast<uint8_t*>(src));
   cv::Mat out(dst_h, dst_w, type, dst);
   cv::resize(in, out, out.size(), 0, 0, cv::INTER_AREA);
+}
+
+namespace {
+
+struct Tap {
+  int dst;
+  int src;
+  float weight;
+};
+
+// The taps of one axis, in the order and with the float weights OpenCV computes.
+std::vector<Tap> area_taps(int src_size, int dst_size, double scale) {
+  std::vector<Tap> taps;
+  for (int d = 0; d < dst_size; ++d) {
+    const double start = d * scale;
+    const double end = start + scale;
+    const double cell = std::min(scale, src_size - start);
+    int first = static_cast<int>(std::ceil(start));
+    int last = std::min(static_cast<int>(std::floor(end)), src_size - 1);
+    first = std::min(first, last);
+    if (first - start > 1e-3) taps.push_back({d, first - 1, static_cast<float>((first - start) / cell)});
+    for (int s = first; s < last; ++s) taps.push_back({d, s, static_cast<float>(1.0 / cell)});
+    if (end - last > 1e-3) {
+      taps.push_back({d, last, static_cast<float>(std::min(std::min(end - last, 1.0), cell) / cell)});
+    }
+  }
+  return taps;
+}
+
+// OpenCV derives the scale from the inverse ratio; the last bit matters for the weights.
+double area_scale(int src, int dst) { return 1.0 / (static_cast<double>(dst) / src); }
+
+uint8_t saturate_round(float v) {
+  const long r = std::lrint(v);  // round half to even, as cvRound
+  return static_cast<uint8_t>(r < 0 ? 0 : r > 255 ? 255 : r);
+}
+
+}  // namespace
+
+bool AreaResizer::supports(int src_h, int src_w, int dst_h, int dst_w) {
+  const double sx = area_scale(src_w, dst_w), sy = area_scale(src_h, dst_h);
+  if (sx < 1.0 || sy < 1.0) return false;  // OpenCV enlarges with another method
+  const bool integral = std::abs(sx - std::lrint(sx)) < 2.220446049250313e-16 &&
+                        std::abs(sy - std::lrint(sy)) < 2.220446049250313e-16;
+  return !integral;  // integer factors take OpenCV's fast integer path
+}
+
+AreaResizer::AreaResizer(int src_h, int src_w, int dst_h, int dst_w, int channels)
+    : src_w_(src_w), dst_w_(dst_w), channels_(channels) {
+  const std::vector<Tap> cols = area_taps(src_w, dst_w, area_scale(src_w, dst_w));
+  std::vector<int> count(static_cast<std::size_t>(dst_w), 0);
+  for (const Tap& t : cols) taps_per_col_ = std::max(taps_per_col_, ++count[static_cast<std::size_t>(t.dst)]);
+  const std::size_t slots = static_cast<std::size_t>(dst_w) * taps_per_col_;
+  col_src_.assign(slots, 0);
+  col_weight_.assign(slots, 0.0f);
+  std::fill(count.begin(), count.end(), 0);
+  for (const Tap& t : cols) {
+    const std::size_t i = static_cast<std::size_t>(t.dst) * taps_per_col_ + count[static_cast<std::size_t>(t.dst)]++;
+    col_src_[i] = t.src;
+    col_weight_[i] = t.weight;
+  }
+  // Padding taps read the last real source column with weight 0: adding +0.0f changes nothing.
+  for (int d = 0; d < dst_w; ++d) {
+    for (int t = count[static_cast<std::size_t>(d)]; t < taps_per_col_; ++t) {
+      col_src_[static_cast<std::size_t>(d) * taps_per_col_ + t] =
+          col_src_[static_cast<std::size_t>(d) * taps_per_col_ + count[static_cast<std::size_t>(d)] - 1];
+    }
+  }
+  for (const Tap& t : area_taps(src_h, dst_h, area_scale(src_h, dst_h))) {
+    row_taps_.push_back({t.dst, t.src, t.weight});
+  }
+  const std::size_t width = static_cast<std::size_t>(dst_w) * channels;
+  row_a_.assign(width, 0.0f);
+  row_b_.assign(width, 0.0f);
+  sum_.assign(width, 0.0f);
+  (void)src_w_;
+}
+
+void AreaResizer::resample_row(const uint8_t* row, float* out) const {
+  const int c = channels_;
+  for (int d = 0; d < dst_w_; ++d) {
+    const int* src = &col_src_[static_cast<std::size_t>(d) * taps_per_col_];
+    const float* w = &col_weight_[static_cast<std::size_t>(d) * taps_per_col_];
+    for (int ch = 0; ch < c; ++ch) {
+      float acc = 0.0f;
+      for (int t = 0; t < taps_per_col_; ++t) acc += static_cast<float>(row[src[t] * c + ch]) * w[t];
+      out[d * c + ch] = acc;
+    }
+  }
+}
+
+void AreaResizer::run(const uint8_t* src, uint8_t* dst) {
+  const std::size_t width = static_cast<std::size_t>(dst_w_) * channels_;
+  const std::size_t src_stride = static_cast<std::size_t>(src_w_) * channels_;
+  float* cur = row_a_.data();
+  float* spare = row_b_.data();
+  int cur_src = -1;
+  int dst_row = row_taps_.front().dst_row;
+  std::fill(sum_.begin(), sum_.end(), 0.0f);
+  for (const RowTap& tap : row_taps_) {
+    // A source row on the border of two output rows is used twice in a row: resample once.
+    if (tap.src_row != cur_src) {
+      std::swap(cur, spare);
+      resample_row(src + static_cast<std::size_t>(tap.src_row) * src_stride, cur);
+      cur_src = tap.src_row;
+    }
+    const float beta = tap.weight;
+    if (tap.dst_row != dst_row) {
+      uint8_t* out = dst + static_cast<std::size_t>(dst_row) * width;
+      for (std::size_t i = 0; i < width; ++i) {
+        out[i] = saturate_round(sum_[i]);
+        sum_[i] = beta * cur[i];
+      }
+      dst_row = tap.dst_row;
+    } else {
+      for (std::size_t i = 0; i < width; ++i) sum_[i] += beta * cur[i];
+    }
+  }
+  uint8_t* out = dst + static_cast<std::size_t>(dst_row) * width;
+  for (std::size_t i = 0; i < width; ++i) out[i] = saturate_round(sum_[i]);
 }
 
 }  // namespace atari_vec

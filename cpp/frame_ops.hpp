@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace atari_vec {
 
@@ -27,8 +28,39 @@ void apply_palette(const PaletteLut& lut, bool grayscale, const uint8_t* src, st
 // dst[i] = max(dst[i], src[i]).
 void max_inplace(uint8_t* dst, const uint8_t* src, std::size_t n);
 
-// Area-averaging resize with exactly OpenCV's INTER_AREA results.
+// Area-averaging resize with exactly OpenCV's INTER_AREA results (calls cv::resize).
 void resize_area(const uint8_t* src, int src_h, int src_w, uint8_t* dst, int dst_h, int dst_w,
                  int channels);
+
+// OpenCV's INTER_AREA for one fixed geometry, reimplemented with precomputed weights.
+//
+// Covers the case OpenCV handles with its general area path: shrinking in both directions
+// by factors that are not both integers (210x160 -> 84x84 among them). The weights are
+// computed exactly as OpenCV computes them, and every float is accumulated in OpenCV's order
+// (each source row resampled horizontally, then rows combined), so the bytes are identical;
+// tests check this against cv2.resize. Faster than cv::resize because the tables are built
+// once and each source row is resampled once instead of once per output row it touches.
+// Not thread-safe (owns scratch rows): one per environment. run() allocates nothing.
+class AreaResizer {
+ public:
+  static bool supports(int src_h, int src_w, int dst_h, int dst_w);
+  AreaResizer(int src_h, int src_w, int dst_h, int dst_w, int channels);
+  void run(const uint8_t* src, uint8_t* dst);
+
+ private:
+  struct RowTap {
+    int dst_row;
+    int src_row;
+    float weight;
+  };
+  void resample_row(const uint8_t* row, float* out) const;
+
+  int src_w_, dst_w_, channels_;
+  int taps_per_col_ = 0;             // padded: every output column has this many taps
+  std::vector<int> col_src_;         // [dst_col * taps_per_col_ + t] -> source column
+  std::vector<float> col_weight_;    // matching weights, 0 for padding
+  std::vector<RowTap> row_taps_;     // in OpenCV's order
+  std::vector<float> row_a_, row_b_, sum_;
+};
 
 }  // namespace atari_vec

@@ -53,6 +53,24 @@ def test_unknown_game_names_close_matches():
         atari_vec.AtariVectorEnv("not_a_game_at_all", 1)
 
 
+def test_unplayable_rom_is_an_error_not_an_exit():
+    # ALE itself calls std::exit on a ROM it cannot wrap; we must raise instead.
+    from ale_py import roms
+
+    from atari_vec import _core
+
+    assert "combat" in roms.get_all_rom_ids() and "combat" not in atari_vec.list_games()
+    with pytest.raises(ValueError, match="cannot play"):
+        atari_vec.AtariVectorEnv("combat", 1)
+    cfg = _core.EnvConfig()
+    cfg.rom_path = str(roms.get_rom_path("combat"))
+    with pytest.raises(ValueError, match="no game definition"):
+        _core.VectorEnv([cfg], _core.PoolConfig())
+    cfg.rom_path = "/nonexistent.bin"
+    with pytest.raises(ValueError, match="cannot read"):
+        _core.VectorEnv([cfg], _core.PoolConfig())
+
+
 @pytest.mark.parametrize("name", ["breakout", "Breakout", "ALE/Breakout-v5", "BreakoutNoFrameskip-v4"])
 def test_game_name_forms(name, closing):
     env = atari_vec.AtariVectorEnv(name, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from pathlib import Path
 
@@ -10,8 +11,21 @@ from ale_py import roms
 
 
 def list_games() -> list[str]:
-    """Return the ROM ids of every game available, sorted (e.g. ``"breakout"``)."""
-    return sorted(roms.get_all_rom_ids())
+    """Return the ROM ids of every playable game, sorted (e.g. ``"breakout"``).
+
+    ale-py ships a few ROMs that ALE has no game definition for (``combat``); they are left
+    out, since ALE cannot run them.
+    """
+    return list(_playable())
+
+
+@functools.cache
+def _playable() -> tuple[str, ...]:
+    from atari_vec import _core
+
+    return tuple(
+        sorted(g for g in roms.get_all_rom_ids() if _core.rom_supported(str(roms.get_rom_path(g))))
+    )
 
 
 def normalize_game(name: str) -> str:
@@ -29,6 +43,8 @@ def rom_path(game: str) -> Path:
     rom_id = normalize_game(game)
     games = list_games()
     if rom_id not in games:
+        if rom_id in roms.get_all_rom_ids():
+            raise ValueError(f"ale-py ships a ROM for {game!r}, but ALE cannot play it.")
         close = difflib.get_close_matches(rom_id, games, n=5, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ValueError(

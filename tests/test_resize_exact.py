@@ -1,0 +1,69 @@
+"""The native INTER_AREA kernel against the oracle, cv2.resize(..., INTER_AREA), bit for bit."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from ale_py import ALEInterface, LoggerMode, roms
+
+import atari_vec
+from atari_vec import _core
+
+SIZES = [(84, 84), (100, 80), (64, 48), (110, 84), (42, 42), (200, 150), (209, 159), (105, 84),
+         (70, 53), (96, 72), (105, 80)]
+
+
+def oracle(img: np.ndarray, h: int, w: int) -> np.ndarray:
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+
+
+@pytest.mark.parametrize("h, w", SIZES)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_random_atari_sized_images(h, w, channels):
+    rng = np.random.default_rng(h * 1000 + w)
+    shape = (210, 160) if channels == 1 else (210, 160, 3)
+    for _ in range(5):
+        img = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        out, native = _core.area_resize(img, h, w)
+        assert native == ((h, w) != (105, 80))  # both factors integral: OpenCV's fast path
+        np.testing.assert_array_equal(out, oracle(img, h, w))
+
+
+def test_random_images_of_random_sizes():
+    rng = np.random.default_rng(7)
+    native_runs = 0
+    for _ in range(300):
+        sh, sw = rng.integers(2, 260, size=2)
+        dh, dw = rng.integers(1, sh + 1), rng.integers(1, sw + 1)
+        channels = rng.choice([1, 3])
+        shape = (sh, sw) if channels == 1 else (sh, sw, 3)
+        img = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        out, native = _core.area_resize(img, int(dh), int(dw))
+        native_runs += native
+        np.testing.assert_array_equal(out, oracle(img, int(dh), int(dw)), f"{shape} -> {dh}x{dw}")
+    assert native_runs > 250  # most shrinking geometries take the native kernel
+
+
+def test_extreme_values():
+    for value in (0, 255):
+        img = np.full((210, 160), value, dtype=np.uint8)
+        np.testing.assert_array_equal(_core.area_resize(img, 84, 84)[0], oracle(img, 84, 84))
+    img = np.indices((210, 160)).sum(0).astype(np.uint8) % 2 * 255  # checkerboard
+    np.testing.assert_array_equal(_core.area_resize(img, 84, 84)[0], oracle(img, 84, 84))
+
+
+def test_real_frames_of_every_game():
+    ALEInterface.setLoggerMode(LoggerMode.Error)
+    rng = np.random.default_rng(0)
+    for game in atari_vec.list_games():
+        ale = ALEInterface()
+        ale.loadROM(roms.get_rom_path(game))
+        actions = ale.getMinimalActionSet()
+        for _ in range(int(rng.integers(50, 300))):
+            ale.act(actions[int(rng.integers(len(actions)))])
+        for frame in (ale.getScreenGrayscale(), ale.getScreenRGB()):
+            for h, w in ((84, 84), (100, 80)):
+                out, native = _core.area_resize(np.ascontiguousarray(frame), h, w)
+                assert native
+                np.testing.assert_array_equal(out, oracle(frame, h, w), f"{game} {frame.shape}")
