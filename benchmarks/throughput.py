@@ -112,7 +112,7 @@ ENVPOOL_KWARGS: dict[str, Any] = {
 
 
 def cpu_count() -> int:
-    """Number of CPUs this process may run on."""
+    """Return the number of CPUs this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -322,6 +322,7 @@ def time_limit(
 
     ``emulator_limit`` runs a fixed number of frames per environment, so the frame count for
     ``seconds`` comes from the rate of an earlier run (a short calibration run the first time).
+    A run much shorter than asked for (the rate was underestimated) is repeated, at most twice.
     """
     from atari_vec._core import emulator_limit
     from atari_vec._games import rom_path
@@ -331,11 +332,14 @@ def time_limit(
     if key not in rate_cache:
         frames, elapsed = emulator_limit(rom, s.num_envs, s.num_threads, 50 * FRAMESKIP, FRAMESKIP)
         rate_cache[key] = frames / max(elapsed, 1e-9) / s.num_envs
-    frames_per_env = max(FRAMESKIP, int(rate_cache[key] * seconds) // FRAMESKIP * FRAMESKIP)
-    frames, elapsed = emulator_limit(
-        rom, s.num_envs, s.num_threads, frames_per_env, FRAMESKIP, False, seed
-    )
-    rate_cache[key] = frames / max(elapsed, 1e-9) / s.num_envs
+    for _ in range(3):
+        frames_per_env = max(FRAMESKIP, int(rate_cache[key] * seconds) // FRAMESKIP * FRAMESKIP)
+        frames, elapsed = emulator_limit(
+            rom, s.num_envs, s.num_threads, frames_per_env, FRAMESKIP, False, seed
+        )
+        rate_cache[key] = frames / max(elapsed, 1e-9) / s.num_envs
+        if elapsed >= 0.75 * seconds:
+            break
     return frames // FRAMESKIP, elapsed
 
 
@@ -359,7 +363,7 @@ def measure(
 
 
 def _status_kib(pid: int | str, field: str) -> int | None:
-    """A ``VmRSS``/``VmHWM``-style field of /proc/<pid>/status in KiB, or None."""
+    """Return a ``VmRSS``-style field of /proc/<pid>/status in KiB, or None."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
@@ -390,7 +394,7 @@ def _private_mib(pid: int) -> float | None:
 
 
 def _peak_rss_mib() -> float:
-    """This process's peak RSS in MiB.
+    """Return the peak RSS of this process in MiB.
 
     Linux keeps ``ru_maxrss`` across fork and exec, so a probe started by a large parent would
     report the parent's size: the high-water mark of this process's own memory map (VmHWM) is
@@ -623,13 +627,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Throughput of atari_vec against ale-py, EnvPool, Gymnasium and the "
         "bare-emulator limit (steps/s and frames/s with random actions).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
         "--games", nargs="+", default=None, help="ROM ids (default: breakout pong; breakout quick)"
     )
     p.add_argument(
-        "--num-envs", nargs="+", type=int, default=[8 * ncpu], help="num_envs values (a grid)"
+        "--num-envs",
+        nargs="+",
+        type=int,
+        default=[8 * ncpu],
+        help="num_envs values, a grid (default: 8 x CPUs = %(default)s)",
     )
     p.add_argument(
         "--batch-sizes",
@@ -646,7 +653,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--gym-seconds",
         type=float,
         default=None,
-        help="timed seconds of the slow gym peers (default: half of --seconds, at least 1)",
+        help="timed seconds of the slow gym peers "
+        "(default: half of --seconds, at least 1 s unless --seconds is shorter)",
     )
     p.add_argument(
         "--gym-max-envs",
@@ -661,7 +669,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--num-threads",
         type=int,
         default=0,
-        help="worker threads of atari_vec, ale-py and EnvPool; 0 = min(num_envs, CPUs)",
+        help="worker threads of atari_vec, ale-py and EnvPool; 0 (default) = min(num_envs, CPUs)",
     )
     p.add_argument(
         "--peers",
@@ -669,7 +677,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=PEERS,
         default=list(PEERS),
         metavar="PEER",
-        help=f"peers to run, from: {' '.join(PEERS)}",
+        help=f"peers to run (default: all): {' '.join(PEERS)}",
     )
     p.add_argument(
         "--quick",
@@ -682,9 +690,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="measure peak memory per env in fresh subprocesses (default: on, off with --quick)",
     )
-    p.add_argument("--seed", type=int, default=0, help="base seed of resets and actions")
     p.add_argument(
-        "--out", type=Path, default=Path(__file__).resolve().parent / "results", help="output dir"
+        "--seed", type=int, default=0, help="base seed of resets and actions (default: 0)"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent / "results",
+        help="output directory (default: %(default)s)",
     )
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
     p.add_argument("--_probe", help=argparse.SUPPRESS)
@@ -728,7 +741,7 @@ def available_peers(peers: list[str]) -> list[str]:
 
 
 def setups_for(args: argparse.Namespace, game: str, index: int, n: int) -> list[Setup]:
-    """The setup of every selected peer for one game and one num_envs value."""
+    """Return the setup of every selected peer for one game and one num_envs value."""
     ncpu = cpu_count()
     if args.batch_sizes is None:
         batch = max(1, n // 2)
@@ -807,20 +820,8 @@ def run(args: argparse.Namespace) -> int:
                     if _BAR is not None:
                         _BAR.update(1)
             if args.memory:
-                for s in setups:
-                    if (game, n, s.peer) in failed:
-                        continue
-                    if s not in probed:  # a capped gym peer repeats its setup
-                        probed[s] = run_memory_probe(s)
-                    result = probed[s]
-                    memory[(game, n, s.peer)] = {**asdict(s), **result}
-                    if "error" in result:
-                        emit(f"[memory] {game} n={n} {s.peer:<16} FAILED: {result['error']}")
-                    else:
-                        emit(
-                            f"[memory] {game} n={n} {s.peer:<16} "
-                            f"{result['mib_per_env']:8.1f} MiB/env"
-                        )
+                ok = [s for s in setups if (game, n, s.peer) not in failed]
+                memory.update(measure_memory(ok, game, n, probed))
     except KeyboardInterrupt:
         interrupted = True
         emit("interrupted: reporting what was measured so far")
@@ -833,6 +834,26 @@ def run(args: argparse.Namespace) -> int:
     print_tables(rows, args.peers)
     write_outputs(args, measurements, memory, rows)
     return 130 if interrupted else 0
+
+
+def measure_memory(
+    setups: list[Setup], game: str, n: int, probed: dict[Setup, dict[str, Any]]
+) -> dict[tuple[str, int, str], dict[str, Any]]:
+    """Memory probe of each setup, keyed by (game, requested num_envs, peer); prints each.
+
+    ``probed`` caches results by setup: a capped gym peer repeats its setup for larger n.
+    """
+    out = {}
+    for s in setups:
+        if s not in probed:
+            probed[s] = run_memory_probe(s)
+        result = probed[s]
+        out[(game, n, s.peer)] = {**asdict(s), **result}
+        if "error" in result:
+            emit(f"[memory] {game} n={n} {s.peer:<16} FAILED: {result['error']}")
+        else:
+            emit(f"[memory] {game} n={n} {s.peer:<16} {result['mib_per_env']:8.1f} MiB/env")
+    return out
 
 
 def one_measurement(

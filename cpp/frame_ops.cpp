@@ -5,7 +5,11 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <cmath>
+#include <cstdlib>
 
 namespace atari_vec {
 
@@ -88,46 +92,98 @@ AreaResizer::AreaResizer(int src_h, int src_w, int dst_h, int dst_w, int channel
   const std::vector<Tap> cols = area_taps(src_w, dst_w, area_scale(src_w, dst_w));
   std::vector<int> count(static_cast<std::size_t>(dst_w), 0);
   for (const Tap& t : cols) taps_per_col_ = std::max(taps_per_col_, ++count[static_cast<std::size_t>(t.dst)]);
-  const std::size_t slots = static_cast<std::size_t>(dst_w) * taps_per_col_;
-  col_src_.assign(slots, 0);
-  col_weight_.assign(slots, 0.0f);
+  const std::size_t width = static_cast<std::size_t>(dst_w) * channels;
+  // Padding taps read source value 0 with weight 0: adding +0.0f changes no sum.
+  tap_src_.assign(width * taps_per_col_, 0);
+  tap_weight_.assign(width * taps_per_col_, 0.0f);
   std::fill(count.begin(), count.end(), 0);
   for (const Tap& t : cols) {
-    const std::size_t i = static_cast<std::size_t>(t.dst) * taps_per_col_ + count[static_cast<std::size_t>(t.dst)]++;
-    col_src_[i] = t.src;
-    col_weight_[i] = t.weight;
-  }
-  // Padding taps read the last real source column with weight 0: adding +0.0f changes nothing.
-  for (int d = 0; d < dst_w; ++d) {
-    for (int t = count[static_cast<std::size_t>(d)]; t < taps_per_col_; ++t) {
-      col_src_[static_cast<std::size_t>(d) * taps_per_col_ + t] =
-          col_src_[static_cast<std::size_t>(d) * taps_per_col_ + count[static_cast<std::size_t>(d)] - 1];
+    const int k = count[static_cast<std::size_t>(t.dst)]++;
+    for (int ch = 0; ch < channels; ++ch) {
+      const std::size_t i = k * width + static_cast<std::size_t>(t.dst) * channels + ch;
+      tap_src_[i] = t.src * channels + ch;
+      tap_weight_[i] = t.weight;
     }
   }
   for (const Tap& t : area_taps(src_h, dst_h, area_scale(src_h, dst_h))) {
     row_taps_.push_back({t.dst, t.src, t.weight});
   }
-  const std::size_t width = static_cast<std::size_t>(dst_w) * channels;
+  src_row_.assign(static_cast<std::size_t>(src_w) * channels, 0.0f);
   row_a_.assign(width, 0.0f);
   row_b_.assign(width, 0.0f);
   sum_.assign(width, 0.0f);
   (void)src_w_;
 }
 
-void AreaResizer::resample_row(const uint8_t* row, float* out) const {
-  const int c = channels_;
-  for (int d = 0; d < dst_w_; ++d) {
-    const int* src = &col_src_[static_cast<std::size_t>(d) * taps_per_col_];
-    const float* w = &col_weight_[static_cast<std::size_t>(d) * taps_per_col_];
-    for (int ch = 0; ch < c; ++ch) {
-      float acc = 0.0f;
-      for (int t = 0; t < taps_per_col_; ++t) acc += static_cast<float>(row[src[t] * c + ch]) * w[t];
-      out[d * c + ch] = acc;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define ATARI_VEC_HAVE_AVX2_PATH 1
+// The tap loop with AVX2 gathers, 8 output values at a time. Multiply and add stay separate
+// instructions (no FMA: this function is not compiled for it), so every float rounds exactly
+// as in the scalar loop. Chosen at run time when the CPU has AVX2.
+__attribute__((target("avx2"))) static void accumulate_taps_avx2(
+    const float* src, const int* idx, const float* w, std::size_t width, int taps, float* out) {
+  std::size_t i = 0;
+  for (; i + 8 <= width; i += 8) {
+    __m256 acc = _mm256_mul_ps(
+        _mm256_i32gather_ps(src, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + i)), 4),
+        _mm256_loadu_ps(w + i));
+    for (int t = 1; t < taps; ++t) {
+      const std::size_t o = static_cast<std::size_t>(t) * width + i;
+      const __m256 v =
+          _mm256_i32gather_ps(src, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + o)), 4);
+      acc = _mm256_add_ps(acc, _mm256_mul_ps(v, _mm256_loadu_ps(w + o)));
     }
+    _mm256_storeu_ps(out + i, acc);
+  }
+  for (; i < width; ++i) {
+    float acc = src[idx[i]] * w[i];
+    for (int t = 1; t < taps; ++t) {
+      const std::size_t o = static_cast<std::size_t>(t) * width + i;
+      acc += src[idx[o]] * w[o];
+    }
+    out[i] = acc;
   }
 }
 
-void AreaResizer::run(const uint8_t* src, uint8_t* dst) {
+// ATARI_VEC_DISABLE_AVX2=1 forces the portable loop (lets the tests check both paths).
+static bool cpu_has_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2") && !std::getenv("ATARI_VEC_DISABLE_AVX2");
+  return has;
+}
+#endif
+
+// Both loops below also get an AVX2 build picked at load time (target_clones); AVX2 does not
+// include FMA, so the compiler cannot fuse a multiply and an add and change a rounding.
+#ifdef ATARI_VEC_HAVE_AVX2_PATH
+#define ATARI_VEC_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define ATARI_VEC_CLONES
+#endif
+
+ATARI_VEC_CLONES void AreaResizer::resample_row(const uint8_t* row, float* out) {
+  const std::size_t n_src = src_row_.size();
+  float* src = src_row_.data();
+  for (std::size_t s = 0; s < n_src; ++s) src[s] = static_cast<float>(row[s]);
+  const std::size_t width = static_cast<std::size_t>(dst_w_) * channels_;
+#ifdef ATARI_VEC_HAVE_AVX2_PATH
+  if (cpu_has_avx2()) {
+    accumulate_taps_avx2(src, tap_src_.data(), tap_weight_.data(), width, taps_per_col_, out);
+    return;
+  }
+#endif
+  // OpenCV starts each sum at 0 and adds the taps in order; 0 + x == x, so the first tap
+  // can be stored directly.
+  const int* idx = tap_src_.data();
+  const float* w = tap_weight_.data();
+  for (std::size_t i = 0; i < width; ++i) out[i] = src[idx[i]] * w[i];
+  for (int t = 1; t < taps_per_col_; ++t) {
+    idx += width;
+    w += width;
+    for (std::size_t i = 0; i < width; ++i) out[i] += src[idx[i]] * w[i];
+  }
+}
+
+ATARI_VEC_CLONES void AreaResizer::run(const uint8_t* src, uint8_t* dst) {
   const std::size_t width = static_cast<std::size_t>(dst_w_) * channels_;
   const std::size_t src_stride = static_cast<std::size_t>(src_w_) * channels_;
   float* cur = row_a_.data();

@@ -53,14 +53,17 @@ class AreaResizer {
     int src_row;
     float weight;
   };
-  void resample_row(const uint8_t* row, float* out) const;
+  void resample_row(const uint8_t* row, float* out);
 
   int src_w_, dst_w_, channels_;
-  int taps_per_col_ = 0;             // padded: every output column has this many taps
-  std::vector<int> col_src_;         // [dst_col * taps_per_col_ + t] -> source column
-  std::vector<float> col_weight_;    // matching weights, 0 for padding
-  std::vector<RowTap> row_taps_;     // in OpenCV's order
-  std::vector<float> row_a_, row_b_, sum_;
+  int taps_per_col_ = 0;           // padded: every output value has this many taps
+  // Tap-major tables over the output row (dst_w * channels values): tap t of value i reads
+  // source value tap_src_[t * width + i] with weight tap_weight_[t * width + i] (0 for
+  // padding). Tap-major order lets the values accumulate independently, in OpenCV's order.
+  std::vector<int> tap_src_;
+  std::vector<float> tap_weight_;
+  std::vector<RowTap> row_taps_;   // in OpenCV's order
+  std::vector<float> src_row_, row_a_, row_b_, sum_;
 };
 
 }  // namespace atari_vec
