@@ -60,6 +60,7 @@ class AtariEnv {
   AtariEnv& operator=(const AtariEnv&) = delete;
 
   const EnvConfig& config() const { return config_; }
+  std::size_t observation_bytes() const { return static_cast<std::size_t>(config_.stacked_bytes()); }
   // The ALE action ids this env's action indices map to (minimal or full set).
   const std::vector<int>& action_set() const { return action_set_; }
   std::vector<int> available_modes() const;

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -37,7 +38,11 @@ struct BlockArrays {
 template <typename T>
 void keep_or_renew(py::array& a, const std::vector<py::ssize_t>& shape) {
   // A default py::array is an empty placeholder; real blocks have B >= 1 rows.
-  if (a.size() == 0 || a.ref_count() > 1) a = py::array_t<T>(shape);
+  if (a.size() == 0 || a.ref_count() > 1) {
+    a = py::array_t<T>(shape);
+    // Touch the pages here, on the caller thread, so workers never take first-touch faults.
+    std::memset(a.mutable_data(), 0, static_cast<std::size_t>(a.nbytes()));
+  }
 }
 
 template <typename T>
@@ -72,7 +77,7 @@ class PyVectorEnv {
     if (envs.empty()) throw py::value_error("num_envs must be positive, got 0");
     {
       py::gil_scoped_release release;
-      core_ = std::make_unique<VectorEnv>(envs, pool);
+      core_ = make_vector_env(envs, pool);
     }
     const EnvConfig& c = core_->env(0).config();
     const py::ssize_t b = core_->batch_size();

@@ -1,0 +1,86 @@
+"""TorchRL environments over ``AtariVectorEnv``, through TorchRL's own ``GymWrapper``.
+
+TorchRL (>= 0.8 with Gymnasium >= 1.1) accepts a Gymnasium ``VectorEnv`` in two autoreset
+modes: DISABLED, where it resets finished environments itself through
+``reset(options={"reset_mask": ...})`` (the mode TorchRL prefers), and SAME_STEP, where it
+reads the terminal observation from ``info["final_obs"]``. NEXT_STEP is refused by TorchRL.
+
+Example:
+    >>> from atari_vec.adapters.torchrl import make_torchrl_env
+    >>> env = make_torchrl_env("pong", num_envs=8)
+    >>> rollout = env.rollout(100, break_when_any_done=False)
+    >>> rollout["next", "observation"].shape
+    torch.Size([8, 100, 4, 84, 84])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gymnasium.vector import AutoresetMode
+from torchrl.envs import EnvBase
+from torchrl.envs.libs.gym import GymWrapper
+
+from atari_vec.vector_env import AtariVectorEnv
+
+_SUPPORTED = (AutoresetMode.DISABLED, AutoresetMode.SAME_STEP)
+
+
+def wrap_torchrl(env: AtariVectorEnv, **wrapper_kwargs: Any) -> EnvBase:
+    """Wrap an existing ``AtariVectorEnv`` in TorchRL's ``GymWrapper``.
+
+    Args:
+        env: a synchronous ``AtariVectorEnv`` (``batch_size == num_envs``) in DISABLED or
+            SAME_STEP autoreset mode.
+        **wrapper_kwargs: passed to ``GymWrapper``; ``categorical_action_encoding`` defaults to
+            True so actions are integer indices rather than one-hot vectors.
+
+    Returns:
+        A TorchRL environment with batch size ``(num_envs,)``: a ``GymWrapper`` in DISABLED
+        mode, a ``TransformedEnv`` over one (``VecGymEnvTransform``) in SAME_STEP mode.
+    """
+    if not isinstance(env, AtariVectorEnv):
+        raise TypeError(f"expected an AtariVectorEnv, got {type(env).__name__}")
+    if env.autoreset_mode not in _SUPPORTED:
+        raise ValueError(
+            f"TorchRL supports autoreset modes {[m.value for m in _SUPPORTED]}, "
+            f"not {env.autoreset_mode.value}"
+        )
+    if env.batch_size != env.num_envs:
+        raise ValueError(
+            f"TorchRL steps all environments at once: batch_size ({env.batch_size}) must equal "
+            f"num_envs ({env.num_envs})"
+        )
+    wrapper_kwargs.setdefault("categorical_action_encoding", True)
+    return GymWrapper(env, **wrapper_kwargs)
+
+
+def make_torchrl_env(
+    game: str,
+    num_envs: int = 1,
+    *,
+    autoreset_mode: AutoresetMode | str = AutoresetMode.DISABLED,
+    device: Any = "cpu",
+    **kwargs: Any,
+) -> EnvBase:
+    """Create ``AtariVectorEnv(game, num_envs, autoreset_mode=..., **kwargs)`` for TorchRL.
+
+    Args:
+        game: ROM id, e.g. ``"pong"``.
+        num_envs: number of environments; the TorchRL batch size.
+        autoreset_mode: DISABLED (default, TorchRL does the resets) or SAME_STEP.
+        device: the device of the tensors TorchRL returns.
+        **kwargs: other ``AtariVectorEnv`` arguments.
+
+    Returns:
+        The TorchRL environment (see :func:`wrap_torchrl`).
+    """
+    env = AtariVectorEnv(game, num_envs, autoreset_mode=autoreset_mode, **kwargs)
+    try:
+        return wrap_torchrl(env, device=device)
+    except Exception:
+        env.close()
+        raise
+
+
+__all__ = ["make_torchrl_env", "wrap_torchrl"]

@@ -1,0 +1,256 @@
+"""The Stable-Baselines3 and TorchRL adapters, run against the real libraries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import atari_vec
+
+
+def _native_trajectory(steps: int, num_envs: int, **kwargs):
+    """Observations, rewards and done flags of a SAME_STEP AtariVectorEnv under NOOP."""
+    env = atari_vec.AtariVectorEnv("breakout", num_envs, autoreset_mode="SameStep", **kwargs)
+    try:
+        obs, _ = env.reset(seed=3)
+        out = [(obs.copy(), None, None, None)]
+        for _ in range(steps):
+            obs, rew, term, trunc, info = env.step(np.zeros(num_envs, dtype=np.int64))
+            final = info["final_obs"].copy() if "final_obs" in info else None
+            out.append((obs.copy(), rew.copy(), term | trunc, final))
+        return out
+    finally:
+        env.close()
+
+
+# -- Stable-Baselines3 ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def sb3():
+    return pytest.importorskip("stable_baselines3")
+
+
+@pytest.mark.timeout(60)
+def test_sb3_vec_env_contract(sb3):
+    from stable_baselines3.common.preprocessing import (
+        is_image_space,
+        is_image_space_channels_first,
+    )
+    from stable_baselines3.common.vec_env import VecEnv
+
+    from atari_vec.adapters.sb3 import AtariSB3VecEnv, make_sb3_vec_env
+
+    venv = make_sb3_vec_env("breakout", 3, max_num_frames_per_episode=200)
+    try:
+        assert isinstance(venv, VecEnv) and isinstance(venv, AtariSB3VecEnv)
+        assert venv.num_envs == 3
+        assert venv.observation_space.shape == (4, 84, 84)
+        assert is_image_space(venv.observation_space)
+        assert is_image_space_channels_first(venv.observation_space)
+        assert venv.action_space.n == 4
+        assert venv.render_mode is None
+        assert venv.get_attr("game") == ["breakout"] * 3
+        assert venv.get_attr("game", indices=1) == ["breakout"]
+        assert venv.has_attr("game") and not venv.has_attr("no_such_attribute")
+        assert venv.env_method("get_action_meanings", indices=[0])[0][:2] == ["NOOP", "FIRE"]
+        assert venv.env_is_wrapped(sb3.common.monitor.Monitor) == [False] * 3
+        with pytest.raises(NotImplementedError, match="subset"):
+            venv.set_attr("game", "pong", indices=[0])
+        with pytest.raises(NotImplementedError, match="subset"):
+            venv.env_method("reset", indices=[1])
+
+        assert venv.seed(7) == [7, 8, 9]
+        obs = venv.reset()
+        assert isinstance(obs, np.ndarray) and obs.shape == (3, 4, 84, 84)
+        assert obs.dtype == np.uint8
+        assert [int(i["env_id"]) for i in venv.reset_infos] == [0, 1, 2]
+        obs, rewards, dones, infos = venv.step(np.zeros(3, dtype=np.int64))
+        assert obs.shape == (3, 4, 84, 84)
+        assert rewards.dtype == np.float32 and rewards.shape == (3,)
+        assert dones.dtype == np.bool_ and not dones.any()
+        assert isinstance(infos, list) and len(infos) == 3
+        assert all(i["TimeLimit.truncated"] is False for i in infos)
+        assert all("terminal_observation" not in i for i in infos)
+    finally:
+        venv.close()
+
+
+@pytest.mark.timeout(60)
+def test_sb3_seed_reproduces_reset(sb3):
+    from atari_vec.adapters.sb3 import make_sb3_vec_env
+
+    venv = make_sb3_vec_env("breakout", 2)
+    try:
+        venv.seed(11)
+        first = venv.reset().copy()
+        venv.seed(11)
+        again = venv.reset()
+        np.testing.assert_array_equal(first, again)
+        # Unseeded resets draw fresh noop counts, so some env ends up elsewhere.
+        differs = False
+        for _ in range(5):
+            differs |= not np.array_equal(venv.reset(), first)
+        assert differs
+    finally:
+        venv.close()
+
+
+@pytest.mark.timeout(120)
+def test_sb3_terminal_observation_and_episode_info(sb3):
+    from atari_vec.adapters.sb3 import make_sb3_vec_env
+
+    steps, n = 60, 2
+    native = _native_trajectory(steps, n, max_num_frames_per_episode=200)
+    venv = make_sb3_vec_env("breakout", n, max_num_frames_per_episode=200)
+    try:
+        venv.seed(3)
+        obs = venv.reset()
+        np.testing.assert_array_equal(obs, native[0][0])
+        ends = 0
+        for t in range(1, steps + 1):
+            obs, rewards, dones, infos = venv.step(np.zeros(n, dtype=np.int64))
+            nat_obs, nat_rew, nat_done, nat_final = native[t]
+            np.testing.assert_array_equal(obs, nat_obs)
+            np.testing.assert_array_equal(rewards, nat_rew)
+            np.testing.assert_array_equal(dones, nat_done)
+            for i in range(n):
+                if not dones[i]:
+                    assert "terminal_observation" not in infos[i]
+                    continue
+                ends += 1
+                # The returned obs starts the next episode; the last one is in the info.
+                np.testing.assert_array_equal(infos[i]["terminal_observation"], nat_final[i])
+                assert not np.array_equal(infos[i]["terminal_observation"], obs[i])
+                assert infos[i]["TimeLimit.truncated"] is True  # 200 frames = 50 steps
+                assert infos[i]["episode"]["l"] == 50
+                assert infos[i]["episode"]["r"] == 0.0
+                assert int(venv.reset_infos[i]["episode_frame_number"]) < 50
+        assert ends == n
+    finally:
+        venv.close()
+
+
+@pytest.mark.timeout(120)
+def test_sb3_rgb_observations_become_channels(sb3):
+    from atari_vec.adapters.sb3 import make_sb3_vec_env
+
+    venv = make_sb3_vec_env("pong", 2, grayscale=False, stack_num=2, img_height=50, img_width=40)
+    try:
+        assert venv.observation_space.shape == (6, 50, 40)
+        obs = venv.reset()
+        assert obs.shape == (2, 6, 50, 40)
+        raw = venv.vector_env.reset(seed=0)[0]
+        venv.seed(0)
+        obs = venv.reset()
+        # Channel 3 * s + c is colour c of stacked frame s.
+        for s in range(2):
+            for c in range(3):
+                np.testing.assert_array_equal(obs[:, 3 * s + c], raw[:, s, :, :, c])
+    finally:
+        venv.close()
+
+
+def test_sb3_rejects_other_modes(sb3):
+    from atari_vec.adapters.sb3 import AtariSB3VecEnv, make_sb3_vec_env
+
+    with pytest.raises(ValueError, match="SAME_STEP"):
+        make_sb3_vec_env("pong", 2, autoreset_mode="NextStep")
+    env = atari_vec.AtariVectorEnv("pong", 2, batch_size=1, autoreset_mode="SameStep")
+    try:
+        with pytest.raises(ValueError, match="batch_size"):
+            AtariSB3VecEnv(env)
+    finally:
+        env.close()
+
+
+@pytest.mark.timeout(300)
+def test_sb3_ppo_cnn_policy_learns_without_error(sb3):
+    torch = pytest.importorskip("torch")
+    from stable_baselines3 import PPO
+
+    from atari_vec.adapters.sb3 import make_sb3_vec_env
+
+    torch.set_num_threads(1)
+    venv = make_sb3_vec_env("breakout", 4, max_num_frames_per_episode=200)
+    try:
+        model = PPO(
+            "CnnPolicy",
+            venv,
+            n_steps=32,
+            batch_size=64,
+            n_epochs=1,
+            seed=0,
+            device="cpu",
+            verbose=0,
+        )
+        assert model.get_env() is venv  # channel-first already: no VecTransposeImage
+        model.learn(total_timesteps=256)
+        assert model.num_timesteps == 256
+        # 64 steps per env with 50-step episodes: one episode per env reached the logger.
+        assert len(model.ep_info_buffer) == 4
+        assert all(info["l"] == 50 for info in model.ep_info_buffer)
+        action, _ = model.predict(venv.reset(), deterministic=True)
+        assert action.shape == (4,)
+    finally:
+        venv.close()
+
+
+# -- TorchRL --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def torchrl():
+    return pytest.importorskip("torchrl")
+
+
+def _noop_policy(td):
+    import torch
+
+    td.set("action", torch.zeros(td.batch_size, dtype=torch.long))
+    return td
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("mode", ["Disabled", "SameStep"])
+def test_torchrl_rollout_matches_native(torchrl, mode):
+    import torch
+
+    from atari_vec.adapters.torchrl import make_torchrl_env
+
+    steps, n = 60, 2
+    native = _native_trajectory(steps, n, max_num_frames_per_episode=200)
+    env = make_torchrl_env("breakout", n, autoreset_mode=mode, max_num_frames_per_episode=200)
+    try:
+        assert tuple(env.batch_size) == (n,)
+        assert env.observation_spec["observation"].shape == (n, 4, 84, 84)
+        td = env.reset(seed=3)
+        td = env.rollout(
+            steps, policy=_noop_policy, tensordict=td, auto_reset=False, break_when_any_done=False
+        )
+        assert td.batch_size == (n, steps)
+        obs = td["observation"]
+        assert obs.shape == (n, steps, 4, 84, 84) and obs.dtype == torch.uint8
+        done = td["next", "done"].squeeze(-1)
+        truncated = td["next", "truncated"].squeeze(-1)
+        expected = torch.stack([torch.as_tensor(native[t][2]) for t in range(1, steps + 1)], 1)
+        assert torch.equal(done, expected)
+        assert torch.equal(truncated, expected)  # time-limit ends only
+        assert done.sum() == n  # episode length 50
+        for t in range(steps):
+            # "observation" at t is what the agent saw; "next" holds the true next one, which
+            # is the terminal observation when the episode ended at t.
+            np.testing.assert_array_equal(obs[:, t].numpy(), native[t][0])
+            nxt = td["next", "observation"][:, t].numpy()
+            for i in range(n):
+                want = native[t + 1][3][i] if expected[i, t] else native[t + 1][0][i]
+                np.testing.assert_array_equal(nxt[i], want, f"step {t} env {i}")
+    finally:
+        env.close()
+
+
+def test_torchrl_rejects_next_step(torchrl):
+    from atari_vec.adapters.torchrl import make_torchrl_env
+
+    with pytest.raises(ValueError, match="autoreset modes"):
+        make_torchrl_env("pong", 2, autoreset_mode="NextStep")
