@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
@@ -34,7 +35,9 @@ AtariEnv::AtariEnv(const EnvConfig& config)
     : config_(config), noop_rng_(std::random_device{}()) {
   config_.validate();
   check_rom_supported(config_.rom_path);
-  ale::Logger::setMode(ale::Logger::Error);  // before the constructor prints its banner
+  // Before the first ALEInterface prints its banner; once, as envs may be built in parallel.
+  static std::once_flag quiet;
+  std::call_once(quiet, [] { ale::Logger::setMode(ale::Logger::Error); });
   ale_ = std::make_unique<ale::ALEInterface>();
   ale_->setFloat("repeat_action_probability", config_.repeat_action_probability);
   ale_->setInt("random_seed", static_cast<int>(noop_rng_() & 0x7fffffff));

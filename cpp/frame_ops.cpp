@@ -73,7 +73,11 @@ std::vector<Tap> area_taps(int src_size, int dst_size, double scale) {
 double area_scale(int src, int dst) { return 1.0 / (static_cast<double>(dst) / src); }
 
 uint8_t saturate_round(float v) {
+#if defined(__x86_64__)
+  const int r = _mm_cvtss_si32(_mm_set_ss(v));  // round half to even: cvRound's own instruction
+#else
   const long r = std::lrint(v);  // round half to even, as cvRound
+#endif
   return static_cast<uint8_t>(r < 0 ? 0 : r > 255 ? 255 : r);
 }
 

@@ -4,6 +4,9 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <exception>
+#include <thread>
+
 #include "frame_ops.hpp"
 
 namespace atari_vec {
@@ -27,13 +30,30 @@ std::vector<int> allowed_cpus() {
 std::unique_ptr<VectorEnv> make_vector_env(const std::vector<EnvConfig>& configs,
                                            const PoolConfig& pool) {
   init_frame_ops();
-  std::vector<std::unique_ptr<AtariEnv>> envs;
-  envs.reserve(configs.size());
   for (const EnvConfig& c : configs) {
-    envs.push_back(std::make_unique<AtariEnv>(c));
     if (c.grayscale != configs.front().grayscale) {
       throw std::invalid_argument("all environments must produce observations of one shape");
     }
+  }
+  // Loading a ROM costs ALE ~80 ms (it builds colour tables), so envs are built in parallel.
+  std::vector<std::unique_ptr<AtariEnv>> envs(configs.size());
+  std::vector<std::exception_ptr> errors(configs.size());
+  const std::size_t threads = std::min(configs.size(), allowed_cpus().size());
+  std::vector<std::thread> builders;
+  for (std::size_t t = 0; t < threads; ++t) {
+    builders.emplace_back([&, t] {
+      for (std::size_t i = t; i < configs.size(); i += threads) {
+        try {
+          envs[i] = std::make_unique<AtariEnv>(configs[i]);
+        } catch (...) {
+          errors[i] = std::current_exception();
+        }
+      }
+    });
+  }
+  for (std::thread& b : builders) b.join();
+  for (const std::exception_ptr& e : errors) {
+    if (e) std::rethrow_exception(e);
   }
   return std::make_unique<VectorEnv>(std::move(envs), pool);
 }
