@@ -71,6 +71,12 @@ def test_unplayable_rom_is_an_error_not_an_exit():
         _core.VectorEnv([cfg], _core.PoolConfig())
 
 
+@pytest.mark.parametrize("name, rom", [("TicTacToe3D", "tic_tac_toe_3d"), ("ALE/UpNDown-v5", "up_n_down"),
+                                       ("MsPacman", "ms_pacman"), ("video_pinball", "video_pinball")])
+def test_odd_game_names(name, rom):
+    assert atari_vec._games.normalize_game(name) == rom
+
+
 @pytest.mark.parametrize("name", ["breakout", "Breakout", "ALE/Breakout-v5", "BreakoutNoFrameskip-v4"])
 def test_game_name_forms(name, closing):
     env = atari_vec.AtariVectorEnv(name, 1)

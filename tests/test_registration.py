@@ -211,3 +211,20 @@ def test_dict_info_to_list_gives_per_env_infos(closing):
     # The native episode statistics come through per environment.
     assert all(int(info["episode"]["l"]) == 10 for info in infos)
     assert all(info["final_obs"].shape == (4, 84, 84) for info in infos)
+
+
+@pytest.mark.timeout(60)
+def test_render_mode_reaches_both_entry_points(closing):
+    kwargs = {"noop_max": 0, "use_fire_reset": False, "render_mode": "rgb_array"}
+    ref = gym.make("AtariVec/Pong-v5", **kwargs)
+    ours = gym.make_vec("AtariVec/Pong-v5", num_envs=2, **kwargs)
+    closing(ref)
+    closing(ours)
+    ref.reset(seed=0)
+    ours.reset(seed=0)
+    for _ in range(30):
+        ref.step(0)
+        ours.step(np.zeros(2, dtype=np.int64))
+    screen = ref.render()
+    assert screen.shape == (210, 160, 3)
+    np.testing.assert_array_equal(ours.render()[0], screen)

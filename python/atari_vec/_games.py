@@ -28,10 +28,19 @@ def _playable() -> tuple[str, ...]:
     )
 
 
+def _squash(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
 def normalize_game(name: str) -> str:
-    """Map ``"Breakout"``, ``"MsPacman"``, ``"ALE/Pong-v5"`` or ``"ms_pacman"`` to a ROM id."""
+    """Map ``"Breakout"``, ``"MsPacman"``, ``"ALE/Pong-v5"``, ``"TicTacToe3D"`` or
+    ``"ms_pacman"`` to a ROM id; an unknown name comes back in snake case."""
     base = name.split("/")[-1]
     base = re.sub(r"(NoFrameskip)?-v\d+$", "", base)
+    # Compare without case and separators: "UpNDown" and "up_n_down" are one game.
+    by_squashed = {_squash(g): g for g in roms.get_all_rom_ids()}
+    if _squash(base) in by_squashed:
+        return by_squashed[_squash(base)]
     base = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", base)
     return base.lower().replace("-", "_")
 

@@ -1,10 +1,12 @@
 """Stable-Baselines3 ``VecEnv`` over an ``AtariVectorEnv`` in SAME_STEP autoreset mode.
 
-Example:
-    >>> from stable_baselines3 import PPO
-    >>> from atari_vec.adapters.sb3 import make_sb3_vec_env
-    >>> venv = make_sb3_vec_env("breakout", num_envs=8)
-    >>> model = PPO("CnnPolicy", venv, n_steps=128).learn(10_000)
+Example::
+
+    from stable_baselines3 import PPO
+    from atari_vec.adapters.sb3 import make_sb3_vec_env
+
+    venv = make_sb3_vec_env("breakout", num_envs=8)
+    model = PPO("CnnPolicy", venv, n_steps=128).learn(10_000)
 """
 
 from __future__ import annotations

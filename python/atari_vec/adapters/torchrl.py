@@ -1,16 +1,23 @@
 """TorchRL environments over ``AtariVectorEnv``, through TorchRL's own ``GymWrapper``.
 
-TorchRL (>= 0.8 with Gymnasium >= 1.1) accepts a Gymnasium ``VectorEnv`` in two autoreset
+TorchRL (checked with 0.14 and Gymnasium 1.4) accepts a Gymnasium ``VectorEnv`` in two autoreset
 modes: DISABLED, where it resets finished environments itself through
 ``reset(options={"reset_mask": ...})`` (the mode TorchRL prefers), and SAME_STEP, where it
 reads the terminal observation from ``info["final_obs"]``. NEXT_STEP is refused by TorchRL.
 
-Example:
-    >>> from atari_vec.adapters.torchrl import make_torchrl_env
-    >>> env = make_torchrl_env("pong", num_envs=8)
-    >>> rollout = env.rollout(100, break_when_any_done=False)
-    >>> rollout["next", "observation"].shape
-    torch.Size([8, 100, 4, 84, 84])
+DISABLED is the default here: the rollout is then exactly the native env's. In SAME_STEP mode
+TorchRL discards the autoreset and calls a plain ``reset()`` whenever every env ends on the
+same step, which draws new noop counts. Info entries (``lives``, ...) are read into the
+tensordict only in SAME_STEP mode, and only those present when TorchRL first inspects the env;
+``info["episode"]`` is not among them, so count returns with TorchRL's ``RewardSum`` instead.
+
+Example::
+
+    from atari_vec.adapters.torchrl import make_torchrl_env
+
+    env = make_torchrl_env("pong", num_envs=8)
+    rollout = env.rollout(100, break_when_any_done=False)
+    rollout["next", "observation"].shape  # torch.Size([8, 100, 4, 84, 84])
 """
 
 from __future__ import annotations
