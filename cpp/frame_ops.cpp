@@ -15,9 +15,48 @@ namespace atari_vec {
 
 void init_frame_ops() { cv::setNumThreads(0); }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define ATARI_VEC_X86_DISPATCH 1
+// ATARI_VEC_DISABLE_SIMD=1 forces the portable loops (lets the tests check both paths).
+static bool simd_allowed() {
+  static const bool allowed = !std::getenv("ATARI_VEC_DISABLE_SIMD");
+  return allowed;
+}
+
+static bool cpu_has_vbmi() {
+  static const bool has = simd_allowed() && __builtin_cpu_supports("avx512vbmi") &&
+                          __builtin_cpu_supports("avx512bw");
+  return has;
+}
+
+// A 256-entry byte table applied 64 pixels at a time: two 128-entry permutes (vpermi2b) and
+// a blend on the index's top bit.
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void lookup_vbmi(
+    const uint8_t* table, const uint8_t* src, std::size_t n, uint8_t* dst) {
+  const __m512i t0 = _mm512_loadu_si512(table);
+  const __m512i t1 = _mm512_loadu_si512(table + 64);
+  const __m512i t2 = _mm512_loadu_si512(table + 128);
+  const __m512i t3 = _mm512_loadu_si512(table + 192);
+  std::size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const __m512i idx = _mm512_loadu_si512(src + i);
+    const __m512i low = _mm512_permutex2var_epi8(t0, idx, t1);
+    const __m512i high = _mm512_permutex2var_epi8(t2, idx, t3);
+    _mm512_storeu_si512(dst + i, _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), low, high));
+  }
+  for (; i < n; ++i) dst[i] = table[src[i]];
+}
+#endif
+
 void apply_palette(const PaletteLut& lut, bool grayscale, const uint8_t* src, std::size_t pixels,
                    uint8_t* dst) {
   if (grayscale) {
+#ifdef ATARI_VEC_X86_DISPATCH
+    if (cpu_has_vbmi()) {
+      lookup_vbmi(lut.gray.data(), src, pixels, dst);
+      return;
+    }
+#endif
     for (std::size_t i = 0; i < pixels; ++i) dst[i] = lut.gray[src[i]];
     return;
   }
@@ -112,15 +151,46 @@ AreaResizer::AreaResizer(int src_h, int src_w, int dst_h, int dst_w, int channel
   for (const Tap& t : area_taps(src_h, dst_h, area_scale(src_h, dst_h))) {
     row_taps_.push_back({t.dst, t.src, t.weight});
   }
-  src_row_.assign(static_cast<std::size_t>(src_w) * channels, 0.0f);
+  // 32 floats of slack: a 16-value group reads a 32-float window that may pass the row's end.
+  src_row_.assign(static_cast<std::size_t>(src_w) * channels + 32, 0.0f);
+  // Permute tables for groups of 16 output values, used only if every group's source values
+  // fit in a 32-float window (they do for 160 -> 84 gray columns; not for every geometry).
+  bool fits = true;
+  for (std::size_t i = 0; i < width && fits; i += 16) {
+    const std::size_t end = std::min(width, i + 16);
+    int lo = tap_src_[i], hi = tap_src_[i];
+    for (int t = 0; t < taps_per_col_; ++t) {
+      for (std::size_t j = i; j < end; ++j) {
+        const int s = tap_src_[static_cast<std::size_t>(t) * width + j];
+        if (tap_weight_[static_cast<std::size_t>(t) * width + j] != 0.0f || t == 0) {
+          lo = std::min(lo, s);
+          hi = std::max(hi, s);
+        }
+      }
+    }
+    fits = hi - lo < 32;
+    group_base_.push_back(lo);
+  }
+  if (fits) {
+    group_lane_.assign(tap_src_.size(), 0);
+    for (int t = 0; t < taps_per_col_; ++t) {
+      for (std::size_t j = 0; j < width; ++j) {
+        const std::size_t k = static_cast<std::size_t>(t) * width + j;
+        // Padding taps (weight 0) may point anywhere; keep them inside the window.
+        const int lane = tap_weight_[k] != 0.0f || t == 0 ? tap_src_[k] - group_base_[j / 16] : 0;
+        group_lane_[k] = lane;
+      }
+    }
+  } else {
+    group_base_.clear();
+  }
   row_a_.assign(width, 0.0f);
   row_b_.assign(width, 0.0f);
   sum_.assign(width, 0.0f);
   (void)src_w_;
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define ATARI_VEC_HAVE_AVX2_PATH 1
+#ifdef ATARI_VEC_X86_DISPATCH
 // The tap loop with AVX2 gathers, 8 output values at a time. Multiply and add stay separate
 // instructions (no FMA: this function is not compiled for it), so every float rounds exactly
 // as in the scalar loop. Chosen at run time when the CPU has AVX2.
@@ -149,16 +219,45 @@ __attribute__((target("avx2"))) static void accumulate_taps_avx2(
   }
 }
 
-// ATARI_VEC_DISABLE_AVX2=1 forces the portable loop (lets the tests check both paths).
 static bool cpu_has_avx2() {
-  static const bool has = __builtin_cpu_supports("avx2") && !std::getenv("ATARI_VEC_DISABLE_AVX2");
+  static const bool has = simd_allowed() && __builtin_cpu_supports("avx2");
   return has;
+}
+
+static bool cpu_has_avx512() {
+  static const bool has = simd_allowed() && __builtin_cpu_supports("avx512f");
+  return has;
+}
+
+// The tap loop for 16 output values at a time with no gathers: the source values of a group
+// lie in a 32-float window starting at group_base, and each tap picks its 16 from the
+// window with one two-register permute. Multiply and add stay separate, as above.
+__attribute__((target("avx512f"))) static void accumulate_taps_avx512(
+    const float* src, const int* group_base, const int* lane, const float* w, std::size_t width,
+    int taps, float* out) {
+  for (std::size_t i = 0, g = 0; i < width; i += 16, ++g) {
+    const std::size_t left = width - i;
+    const __mmask16 mask = left >= 16 ? static_cast<__mmask16>(0xFFFF)
+                                      : static_cast<__mmask16>((1u << left) - 1);
+    const float* window = src + group_base[g];
+    const __m512 lo = _mm512_loadu_ps(window);
+    const __m512 hi = _mm512_loadu_ps(window + 16);
+    __m512 acc = _mm512_mul_ps(
+        _mm512_permutex2var_ps(lo, _mm512_maskz_loadu_epi32(mask, lane + i), hi),
+        _mm512_maskz_loadu_ps(mask, w + i));
+    for (int t = 1; t < taps; ++t) {
+      const std::size_t o = static_cast<std::size_t>(t) * width + i;
+      const __m512 v = _mm512_permutex2var_ps(lo, _mm512_maskz_loadu_epi32(mask, lane + o), hi);
+      acc = _mm512_add_ps(acc, _mm512_mul_ps(v, _mm512_maskz_loadu_ps(mask, w + o)));
+    }
+    _mm512_mask_storeu_ps(out + i, mask, acc);
+  }
 }
 #endif
 
 // Both loops below also get an AVX2 build picked at load time (target_clones); AVX2 does not
 // include FMA, so the compiler cannot fuse a multiply and an add and change a rounding.
-#ifdef ATARI_VEC_HAVE_AVX2_PATH
+#ifdef ATARI_VEC_X86_DISPATCH
 #define ATARI_VEC_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define ATARI_VEC_CLONES
@@ -169,7 +268,12 @@ ATARI_VEC_CLONES void AreaResizer::resample_row(const uint8_t* row, float* out) 
   float* src = src_row_.data();
   for (std::size_t s = 0; s < n_src; ++s) src[s] = static_cast<float>(row[s]);
   const std::size_t width = static_cast<std::size_t>(dst_w_) * channels_;
-#ifdef ATARI_VEC_HAVE_AVX2_PATH
+#ifdef ATARI_VEC_X86_DISPATCH
+  if (!group_base_.empty() && cpu_has_avx512()) {
+    accumulate_taps_avx512(src, group_base_.data(), group_lane_.data(), tap_weight_.data(), width,
+                           taps_per_col_, out);
+    return;
+  }
   if (cpu_has_avx2()) {
     accumulate_taps_avx2(src, tap_src_.data(), tap_weight_.data(), width, taps_per_col_, out);
     return;

@@ -63,6 +63,10 @@ class AreaResizer {
   std::vector<int> tap_src_;
   std::vector<float> tap_weight_;
   std::vector<RowTap> row_taps_;   // in OpenCV's order
+  // AVX-512 path: per group of 16 output values, the first source value of its window, and
+  // for every tap the lane (0..31) of its source value in that window. Empty if unusable.
+  std::vector<int> group_base_;
+  std::vector<int> group_lane_;
   std::vector<float> src_row_, row_a_, row_b_, sum_;
 };
 

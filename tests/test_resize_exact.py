@@ -70,7 +70,7 @@ def test_real_frames_of_every_game():
 
 
 def test_portable_path_is_exact_too():
-    # The gather loop is chosen at run time; the portable one must give the same bytes.
+    # The SIMD loops are chosen at run time; the portable ones must give the same bytes.
     import os
     import subprocess
     import sys
@@ -87,7 +87,7 @@ def test_portable_path_is_exact_too():
         "        assert np.array_equal(out, ref), (shape, h, w)\n"
         "print('ok')\n"
     )
-    env = {**os.environ, "ATARI_VEC_DISABLE_AVX2": "1"}
+    env = {**os.environ, "ATARI_VEC_DISABLE_SIMD": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr

@@ -1,0 +1,226 @@
+// test_atari_pool.cpp: the production pool (make_vector_env: real ALE emulators built in
+// parallel) driven through the protocol, for the sanitizer builds. The counting-env test
+// cannot see races or memory errors inside ALE or the preprocessing; this one runs them in
+// worker threads. It also checks that an async pool gives every env the same trajectory as a
+// sync pool, and that every batch has batch_size distinct env ids.
+//
+// Needs a ROM: ATARI_VEC_TEST_ROM=/path/to/breakout.bin; without it the test is skipped
+// (exit code 77). Steps per run: ATARI_VEC_ATARI_STEPS (default 200).
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "batch_storage.hpp"
+#include "check.hpp"
+#include "vector_env.hpp"
+
+using namespace atari_vec;
+using atari_vec::testing::BlockStorage;
+namespace t = atari_vec::testing;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t fnv1a(const void* data, std::size_t n, uint64_t h = 1469598103934665603ull) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+// One result of one env: its observation and step outputs, hashed.
+using Trajectory = std::vector<uint64_t>;
+
+class Driver {
+ public:
+  Driver(const std::string& rom, int num_envs, int batch_size, int threads, AutoresetMode mode)
+      : n_(num_envs), b_(batch_size), mode_(mode) {
+    EnvConfig env;
+    env.rom_path = rom;
+    env.noop_max = 10;
+    env.repeat_action_probability = 0.25f;
+    env.max_num_frames_per_episode = 400;  // short episodes: truncation and resets happen
+    PoolConfig pool;
+    pool.num_envs = num_envs;
+    pool.batch_size = batch_size == num_envs ? 0 : batch_size;
+    pool.num_threads = threads;
+    pool.autoreset_mode = mode;
+    const int max_blocks = (num_envs + batch_size - 1) / batch_size + 2;
+    for (int i = 0; i < max_blocks; ++i) {
+      storage_.push_back(std::make_unique<BlockStorage>(batch_size, static_cast<std::size_t>(env.stacked_bytes())));
+    }
+    pool_ = make_vector_env(std::vector<EnvConfig>(static_cast<std::size_t>(num_envs), env), pool);
+    CHECK(pool_->num_blocks() <= max_blocks);
+    num_actions_ = static_cast<int>(pool_->env(0).action_set().size());
+    CHECK(num_actions_ > 1);
+  }
+
+  VectorEnv& pool() { return *pool_; }
+  int num_actions() const { return num_actions_; }
+  const std::vector<int32_t>& ids() const { return ids_; }
+
+  // Full reset with seeds base + env id, or a partial one (sync pools) of `ids`.
+  void reset(const std::vector<int32_t>& ids, int64_t seed_base) {
+    const auto deadline = Clock::now() + std::chrono::seconds(120);
+    while (!pool_->quiesce(std::chrono::milliseconds(50))) CHECK(Clock::now() < deadline);
+    for (int b = 0; b < pool_->num_blocks(); ++b) prepare(b);
+    std::vector<int64_t> seeds;
+    for (int32_t e : ids) seeds.push_back(seed_base < 0 ? -1 : seed_base + e);
+    pool_->reset(ids.data(), seeds.data(), static_cast<int>(ids.size()));
+    receive();
+  }
+
+  void send(const std::vector<int32_t>& actions) { pool_->send(actions.data(), nullptr); }
+
+  // Receives a batch, checks its ids, and appends each row to its env's trajectory.
+  void receive() {
+    const auto deadline = Clock::now() + std::chrono::seconds(120);
+    while (!pool_->wait_batch(std::chrono::milliseconds(50))) {
+      CHECK_MSG(Clock::now() < deadline, "a batch of real envs never completed");
+    }
+    const int block = pool_->finish_batch();
+    const BlockStorage& got = *storage_[static_cast<std::size_t>(block)];
+    prepare(pool_->block_to_refill(block));
+    pool_->rethrow_worker_error();
+    ids_.assign(got.env_id.get(), got.env_id.get() + b_);
+    std::vector<char> seen(static_cast<std::size_t>(n_), 0);
+    for (int r = 0; r < b_; ++r) {
+      const std::size_t row = static_cast<std::size_t>(r);
+      const int32_t e = got.env_id[row];
+      CHECK(e >= 0 && e < n_);
+      CHECK_MSG(!seen[static_cast<std::size_t>(e)], "env " + std::to_string(e) + " twice in a batch");
+      seen[static_cast<std::size_t>(e)] = 1;
+      if (b_ == n_) CHECK(e == r);
+      CHECK(t::flag(got.terminated, row) <= 1 && t::flag(got.truncated, row) <= 1);
+      uint64_t h = fnv1a(got.obs.get() + row * got.obs_bytes, got.obs_bytes);
+      h = fnv1a(&got.reward[row], sizeof(int32_t), h);
+      const uint8_t flags[2] = {static_cast<uint8_t>(t::flag(got.terminated, row)),
+                                static_cast<uint8_t>(t::flag(got.truncated, row))};
+      h = fnv1a(flags, 2, h);
+      h = fnv1a(&got.episode_frame_number[row], sizeof(int32_t), h);
+      traj_[e].push_back(h);
+      ended_[e] = flags[0] || flags[1];
+    }
+  }
+
+  std::map<int, Trajectory>& trajectories() { return traj_; }
+  bool ended(int e) { return ended_[e]; }
+
+ private:
+  void prepare(int block) {
+    BlockStorage& s = *storage_[static_cast<std::size_t>(block)];
+    s.poison();
+    pool_->prepare_block(block, s.buffers(mode_ == AutoresetMode::kSameStep));
+  }
+
+  int n_, b_;
+  AutoresetMode mode_;
+  int num_actions_ = 0;
+  std::vector<std::unique_ptr<BlockStorage>> storage_;
+  std::vector<int32_t> ids_;
+  std::map<int, Trajectory> traj_;
+  std::map<int, bool> ended_;
+  std::unique_ptr<VectorEnv> pool_;  // last: workers joined before the storage goes
+};
+
+// Each env's k-th action, the same whoever steps it and whenever.
+int32_t action_for(int env, std::size_t k, int num_actions) {
+  return static_cast<int32_t>((env * 7919 + k * 104729 + (k >> 3)) % static_cast<std::size_t>(num_actions));
+}
+
+// Steps until every env has `per_env` results (some get more in async mode).
+std::map<int, Trajectory> per_env_run(const std::string& rom, int n, int b, int threads, std::size_t per_env) {
+  Driver d(rom, n, b, threads, AutoresetMode::kNextStep);
+  std::vector<int32_t> all;
+  for (int e = 0; e < n; ++e) all.push_back(e);
+  d.reset(all, 100);
+  auto done = [&] {
+    for (int e = 0; e < n; ++e) {
+      if (d.trajectories()[e].size() < per_env) return false;
+    }
+    return true;
+  };
+  while (!done()) {
+    std::vector<int32_t> actions;
+    for (int32_t e : d.ids()) {
+      // A trajectory of length L has taken L - 1 actions so far (the first entry is the reset).
+      actions.push_back(action_for(e, d.trajectories()[e].size() - 1, d.num_actions()));
+    }
+    d.send(actions);
+    d.receive();
+  }
+  return d.trajectories();
+}
+
+// The other modes, for the sanitizers' sake: SAME_STEP async with final observations, and
+// DISABLED with partial resets of the envs whose episode ended.
+void other_modes(const std::string& rom, long steps) {
+  {
+    Driver d(rom, 4, 3, 2, AutoresetMode::kSameStep);
+    d.reset({0, 1, 2, 3}, 7);
+    std::minstd_rand rng(1);
+    for (long i = 0; i < steps; ++i) {
+      std::vector<int32_t> actions;
+      for (std::size_t k = 0; k < d.ids().size(); ++k) actions.push_back(static_cast<int32_t>(rng() % d.num_actions()));
+      d.send(actions);
+      d.receive();
+    }
+  }
+  {
+    Driver d(rom, 3, 3, 2, AutoresetMode::kDisabled);
+    d.reset({0, 1, 2}, 9);
+    std::minstd_rand rng(2);
+    long partial = 0;
+    for (long i = 0; i < steps; ++i) {
+      std::vector<int32_t> ended;
+      for (int e = 0; e < 3; ++e) {
+        if (d.ended(e)) ended.push_back(e);
+      }
+      if (!ended.empty()) {
+        d.reset(ended, -1);
+        ++partial;
+        continue;
+      }
+      d.send(std::vector<int32_t>(3, static_cast<int32_t>(rng() % d.num_actions())));
+      d.receive();
+    }
+    std::printf("  DISABLED: %ld partial resets\n", partial);
+  }
+}
+
+}  // namespace
+
+int main() {
+  const char* rom = std::getenv("ATARI_VEC_TEST_ROM");
+  if (rom == nullptr || *rom == '\0') {
+    std::printf("test_atari_pool: skipped (set ATARI_VEC_TEST_ROM to a ROM file)\n");
+    return 77;
+  }
+  t::start_watchdog(1500);
+  const long steps = t::env_long("ATARI_VEC_ATARI_STEPS", 200);
+  const auto start = Clock::now();
+  t::stage() = "sync reference";
+  const auto sync = per_env_run(rom, 4, 4, 1, static_cast<std::size_t>(steps));
+  t::stage() = "async";
+  const auto async = per_env_run(rom, 4, 2, 3, static_cast<std::size_t>(steps));
+  for (int e = 0; e < 4; ++e) {
+    const Trajectory& s = sync.at(e);
+    const Trajectory& a = async.at(e);
+    const std::size_t n = std::min(s.size(), a.size());
+    for (std::size_t k = 0; k < n; ++k) {
+      CHECK_MSG(s[k] == a[k], "env " + std::to_string(e) + " diverged at result " + std::to_string(k));
+    }
+  }
+  t::stage() = "other modes";
+  other_modes(rom, steps);
+  std::printf("test_atari_pool: OK (%.1f s)\n",
+              std::chrono::duration<double>(Clock::now() - start).count());
+  return 0;
+}
