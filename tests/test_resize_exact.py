@@ -91,3 +91,31 @@ def test_portable_path_is_exact_too():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
+
+
+def test_portable_and_simd_envs_agree():
+    # Same seeds and actions with and without the SIMD palette/resize paths: same bytes.
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib, numpy as np, atari_vec\n"
+        "env = atari_vec.AtariVectorEnv('ms_pacman', 2, noop_max=0)\n"
+        "h = hashlib.sha1(env.reset(seed=3)[0].tobytes())\n"
+        "for a in np.random.default_rng(0).integers(0, 9, size=(60, 2)):\n"
+        "    h.update(env.step(a)[0].tobytes())\n"
+        "print(h.hexdigest())\n"
+    )
+    digests = []
+    for disable in (False, True):
+        env = dict(os.environ)
+        env.pop("ATARI_VEC_DISABLE_SIMD", None)
+        if disable:
+            env["ATARI_VEC_DISABLE_SIMD"] = "1"
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        digests.append(out.stdout.strip())
+    assert digests[0] == digests[1] and len(digests[0]) == len(hashlib.sha1().hexdigest())
