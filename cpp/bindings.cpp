@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <unistd.h>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -93,6 +94,12 @@ class PyVectorEnv {
   // Workers may still be writing into the block arrays: stop and join them before the
   // arrays (declared after core_, so destroyed first) are released.
   ~PyVectorEnv() {
+    if (forked()) {
+      // The workers live in the parent; their mutexes may be held forever here and there
+      // is nothing to join. Leaking the pool is the only safe thing a forked child can do.
+      (void)core_.release();
+      return;
+    }
     if (core_) {
       py::gil_scoped_release release;
       core_->close();
@@ -187,7 +194,7 @@ class PyVectorEnv {
   }
 
   void close() {
-    if (!core_) return;
+    if (!core_ || forked()) return;
     py::gil_scoped_release release;
     core_->close();
   }
@@ -218,7 +225,14 @@ class PyVectorEnv {
   std::vector<int> available_difficulties() const { return core_->env(0).available_difficulties(); }
 
  private:
+  bool forked() const { return getpid() != owner_pid_; }
+
   void check_open() const {
+    if (forked()) {
+      throw std::runtime_error(
+          "this environment was created in another process (before fork()); its worker "
+          "threads do not exist here. Create a new environment in this process.");
+    }
     if (closed()) throw std::runtime_error("the environment is closed");
   }
 
@@ -312,6 +326,7 @@ class PyVectorEnv {
   }
 
   std::unique_ptr<VectorEnv> core_;
+  pid_t owner_pid_ = getpid();
   std::vector<BlockArrays> blocks_;
   std::vector<py::ssize_t> obs_shape_;
   std::vector<py::ssize_t> row_shape_;

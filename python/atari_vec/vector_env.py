@@ -47,7 +47,7 @@ _LIVE: weakref.WeakSet[AtariVectorEnv] = weakref.WeakSet()
 @atexit.register
 def _close_all_at_exit() -> None:
     for env in list(_LIVE):
-        env._core.close()
+        env._core.close()  # a no-op in a forked child, where the workers do not exist
 
 
 def _parse_autoreset(mode: AutoresetMode | str) -> AutoresetMode:
@@ -365,7 +365,11 @@ class AtariVectorEnv(VectorEnv):
             self._lock.release()
 
     def close_extras(self, **kwargs: Any) -> None:
-        """Stop and join the worker threads. A second ``close()`` does nothing."""
+        """Stop and join the worker threads. A second ``close()`` does nothing.
+
+        In a process forked after the env was created there are no workers to stop: the env
+        is only marked closed there, and the parent's copy keeps working.
+        """
         if self._core is not None:
             self._core.close()
 
