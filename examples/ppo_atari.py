@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
                         recent = (recent + [ret])[-100:]
                         if writer is not None:
                             writer.writerow([global_step, ret, length])
+                            csv_file.flush()  # a run stopped any way keeps its curve
                         if not args.quiet:
                             progress.write(f"global_step={global_step} episodic_return={ret:g}")
 
