@@ -54,7 +54,10 @@ AtariEnv::AtariEnv(const EnvConfig& config)
   uint8_t index[256];
   for (int i = 0; i < 256; ++i) index[i] = static_cast<uint8_t>(i);
   auto& palette = ale_->theOSystem->colourPalette();
-  palette.applyPaletteGrayscale(lut_.gray.data(), index, 256);
+  // ALE's grayscale of index i is palette entry i + 1, so asking it for 255 reads past its
+  // 256-entry table; the TIA only emits even indices, so entry 255 is never used.
+  palette.applyPaletteGrayscale(lut_.gray.data(), index, 255);
+  lut_.gray[255] = 0;
   palette.applyPaletteRGB(lut_.rgb.data(), index, 256);
 
   screen_h_ = static_cast<int>(ale_->getScreen().height());

@@ -51,18 +51,22 @@ T* ptr(py::array& a) {
   return static_cast<T*>(a.mutable_data());
 }
 
-// Blocks (GIL released) until `ready()` returns true, checking for signals between slices.
-// A negative timeout waits without limit.
-template <typename Ready>
-void wait_interruptibly(Ready ready, double timeout_s, const char* what) {
+// Blocks (GIL released) until `ready()` returns true, checking for signals between slices
+// and giving up with RuntimeError if `closed()` (close() from another thread). A negative
+// timeout waits without limit. The GIL is released and re-taken by hand, not by a scoped
+// guard: a daemon thread that re-takes it while the interpreter exits is ended with a forced
+// unwind, which must not start inside a (noexcept) destructor.
+template <typename Ready, typename Closed>
+void wait_interruptibly(Ready ready, Closed closed, double timeout_s, const char* what) {
   const auto start = std::chrono::steady_clock::now();
   while (true) {
-    bool done;
-    {
-      py::gil_scoped_release release;
-      done = ready();
-    }
+    PyThreadState* state = PyEval_SaveThread();
+    const bool done = ready();
+    PyEval_RestoreThread(state);
     if (done) return;
+    if (closed()) {
+      throw std::runtime_error(std::string(what) + "() interrupted: the environment was closed");
+    }
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
     if (timeout_s >= 0 &&
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= timeout_s) {
@@ -134,7 +138,8 @@ class PyVectorEnv {
       throw py::value_error("reset_mask needs batch_size == num_envs (synchronous mode)");
     }
     // Let in-flight steps finish; their results are dropped.
-    wait_interruptibly([this] { return core_->quiesce(kWaitSlice); }, timeout_s, "reset");
+    wait_interruptibly([this] { return core_->quiesce(kWaitSlice); }, [this] { return closed(); },
+                       timeout_s, "reset");
     for (int b = 0; b < core_->num_blocks(); ++b) prepare(b);
     core_->reset(env_ids.data(), seeds.data(), count);
     py::tuple r = receive(timeout_s);
@@ -288,7 +293,8 @@ class PyVectorEnv {
   }
 
   py::tuple receive(double timeout_s) {
-    wait_interruptibly([this] { return core_->wait_batch(kWaitSlice); }, timeout_s, "recv");
+    wait_interruptibly([this] { return core_->wait_batch(kWaitSlice); }, [this] { return closed(); },
+                       timeout_s, "recv");
     const int block = core_->finish_batch();
     prepare(core_->block_to_refill(block));
     core_->rethrow_worker_error();

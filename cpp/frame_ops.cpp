@@ -264,7 +264,7 @@ __attribute__((target("avx512f"))) static void accumulate_taps_avx512(
 #endif
 
 ATARI_VEC_CLONES void AreaResizer::resample_row(const uint8_t* row, float* out) {
-  const std::size_t n_src = src_row_.size();
+  const std::size_t n_src = static_cast<std::size_t>(src_w_) * channels_;  // not the slack
   float* src = src_row_.data();
   for (std::size_t s = 0; s < n_src; ++s) src[s] = static_cast<float>(row[s]);
   const std::size_t width = static_cast<std::size_t>(dst_w_) * channels_;

@@ -64,7 +64,10 @@ class ResultRing {
   const BatchBuffers& buffers(int block) const { return buffers_[static_cast<std::size_t>(block)]; }
 
   RowRef claim(int env_id) {
-    const int64_t c = next_.fetch_add(1, std::memory_order_relaxed);
+    // acq_rel: the claim that lands in a block must happen after the caller's prepare() of
+    // it. This worker may have synchronised with the caller (its pop) before that prepare;
+    // the claims of workers that popped later carry it along the fetch_add chain.
+    const int64_t c = next_.fetch_add(1, std::memory_order_acq_rel);
     const int block = static_cast<int>((c / batch_size_) % num_blocks());
     const int row = rows_by_env_ ? env_id : static_cast<int>(c % batch_size_);
     return RowRef{&buffers_[static_cast<std::size_t>(block)], block, row};

@@ -19,6 +19,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
@@ -65,7 +66,7 @@ class BasicVectorEnv {
   int64_t outstanding() const { return enqueued_ - received_; }
   bool awaiting_send() const { return awaiting_send_; }
   bool started() const { return started_; }
-  bool closed() const { return closed_; }
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
 
   bool quiesce(std::chrono::milliseconds timeout);
   void prepare_block(int block, const BatchBuffers& buffers) { ring_->prepare(block, buffers); }
@@ -107,7 +108,7 @@ class BasicVectorEnv {
   int64_t next_block_ = 0;
   bool awaiting_send_ = false;
   bool started_ = false;
-  bool closed_ = false;
+  std::atomic<bool> closed_{false};  // close() may come from another thread than a waiter
   std::mutex error_mutex_;
   std::exception_ptr error_;
 };
@@ -167,8 +168,7 @@ inline BasicVectorEnv<Env>::~BasicVectorEnv() { close(); }
 
 template <class Env>
 inline void BasicVectorEnv<Env>::close() {
-  if (closed_) return;
-  closed_ = true;
+  if (closed_.exchange(true)) return;
   if (queue_) queue_->close();
   for (std::thread& t : workers_) {
     if (t.joinable()) t.join();

@@ -54,3 +54,11 @@ def closing():
     yield envs.append
     for e in envs:
         e.close()
+
+
+# Reliability (appended): pytest-timeout, with timeout_method = "thread", already prints the
+# stack of every thread when a test overruns (tests/test_reliability.py checks it). Nothing
+# watches the end of the run, though, where atexit closes leftover environments and joins
+# their workers: if that hangs, dump every thread's stack and exit instead of stalling CI.
+def pytest_sessionfinish(session, exitstatus):
+    faulthandler.dump_traceback_later(300, exit=True)

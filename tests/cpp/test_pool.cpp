@@ -5,7 +5,8 @@
 // resets with steps in flight, partial resets, paddle strengths, seeds, worker faults, slow
 // steps and destruction mid-flight are mixed in.
 //
-// Iterations per run: ATARI_VEC_POOL_ITERATIONS (default 1500 x ATARI_VEC_TEST_SCALE).
+// Iterations per run: ATARI_VEC_POOL_ITERATIONS (default 5000 x ATARI_VEC_TEST_SCALE, a few
+// seconds; 100000 takes about 80 s without a sanitizer, about 4 minutes under TSan).
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -23,8 +24,8 @@
 #include "vector_env.hpp"
 
 using namespace atari_vec;
-using atari_vec::testing::CountingEnv;
 using atari_vec::testing::BlockStorage;
+using atari_vec::testing::CountingEnv;
 using atari_vec::testing::CountingObs;
 namespace t = atari_vec::testing;
 
@@ -242,6 +243,17 @@ class Harness {
     receive();
   }
 
+  // DISABLED mode: resets the envs whose episode is over (a partial reset); false if none.
+  bool reset_ended() {
+    std::vector<int32_t> ended;
+    for (int e = 0; e < cfg_.num_envs; ++e) {
+      if (models_[static_cast<std::size_t>(e)].over()) ended.push_back(e);
+    }
+    if (ended.empty()) return false;
+    reset(ended);
+    return true;
+  }
+
   // Waits until no task is in flight; the results still out are dropped, but their tasks
   // ran, so the model takes them in without a row to compare.
   void quiesce() {
@@ -294,11 +306,16 @@ class Harness {
     try {
       pool_->rethrow_worker_error();
     } catch (...) {
-      last_ids_.assign(got.env_id.get(), got.env_id.get() + cfg_.batch_size);
+      // The batch is still complete and received: take it in, unchecked, then report.
+      verify(got, /*compare=*/false);
       throw;
     }
-    verify(got);
+    verify(got, compare_);
   }
+
+  // After a worker fault the model of the faulty env is off by design; rows are then only
+  // checked for ids until resync().
+  void set_compare(bool on) { compare_ = on; }
 
   // After the last batch: every env counted exactly the steps the model says, and the
   // pool's bookkeeping agrees with the model about which envs are busy.
@@ -335,7 +352,7 @@ class Harness {
     pool_->prepare_block(block, s.buffers(cfg_.mode == AutoresetMode::kSameStep));
   }
 
-  void verify(const BlockStorage& got) {
+  void verify(const BlockStorage& got, bool compare) {
     const int n = cfg_.num_envs;
     const int b = cfg_.batch_size;
     const bool sync = b == n;
@@ -352,6 +369,7 @@ class Harness {
       seen[static_cast<std::size_t>(e)] = 1;
       if (sync) CHECK_MSG(e == r, where + ": sync row " + std::to_string(r) + " holds env " + std::to_string(e));
       const ExpectedRow want = apply(models_[static_cast<std::size_t>(e)], e, cfg_.mode);
+      if (!compare) continue;
       CountingObs obs;
       std::memcpy(&obs, got.obs.get() + row * got.obs_bytes, sizeof(obs));
       const std::string at = where + " env " + std::to_string(e) + ": ";
@@ -399,6 +417,7 @@ class Harness {
   std::vector<BlockStorage*> current_;
   std::vector<int32_t> last_ids_;
   long batches_ = 0;
+  bool compare_ = true;
   std::unique_ptr<Pool> pool_;  // last: destroyed (workers joined) before the storage
 };
 
@@ -454,16 +473,7 @@ void fault_recovery(int num_envs, int batch_size, int threads, AutoresetMode mod
   h.reset({});
   bool caught = false;
   for (int i = 0; i < 200 && !caught; ++i) {
-    if (mode == AutoresetMode::kDisabled) {
-      std::vector<int32_t> ended;
-      for (int e = 0; e < num_envs; ++e) {
-        if (h.models()[static_cast<std::size_t>(e)].over()) ended.push_back(e);
-      }
-      if (!ended.empty()) {
-        h.reset(ended);
-        continue;
-      }
-    }
+    if (mode == AutoresetMode::kDisabled && h.reset_ended()) continue;
     h.send();
     try {
       h.receive();
@@ -473,21 +483,20 @@ void fault_recovery(int num_envs, int batch_size, int threads, AutoresetMode mod
     }
   }
   CHECK_MSG(caught, "the injected fault never reached the caller");
+  // The error was reported once: stepping on (without a reset) raises nothing more.
+  h.set_compare(false);
+  for (int i = 0; i < 10; ++i) {
+    if (mode == AutoresetMode::kDisabled && h.reset_ended()) continue;
+    h.send();
+    h.receive();
+  }
   h.resync();
+  h.set_compare(true);
   h.reset({});
   for (int i = 0; i < 50; ++i) {
-    if (mode == AutoresetMode::kDisabled) {
-      std::vector<int32_t> ended;
-      for (int e = 0; e < num_envs; ++e) {
-        if (h.models()[static_cast<std::size_t>(e)].over()) ended.push_back(e);
-      }
-      if (!ended.empty()) {
-        h.reset(ended);
-        continue;
-      }
-    }
+    if (mode == AutoresetMode::kDisabled && h.reset_ended()) continue;
     h.send();
-    h.receive();  // no second error: rethrow_worker_error() cleared it
+    h.receive();
   }
   h.check_counts();
 }
@@ -529,7 +538,7 @@ void destroy_in_flight() {
 int main() {
   t::start_watchdog(900);
   const long scale = t::env_long("ATARI_VEC_TEST_SCALE", 1);
-  const long iterations = t::env_long("ATARI_VEC_POOL_ITERATIONS", 1500 * scale);
+  const long iterations = t::env_long("ATARI_VEC_POOL_ITERATIONS", 5000 * scale);
   const auto start = Clock::now();
 
   t::stage() = "timeouts";
