@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -64,14 +63,11 @@ void jitter(std::minstd_rand& rng) {
 // lets the workers go further.
 //
 // A worker's ticket only tells it that *some* block was prepared; the block its claim lands
-// in may have been prepared later, by a prepare() it has no happens-before with, because
-// claim() numbers results with a relaxed fetch_add. Unless `rely_on_claim`, each worker
-// therefore passes through the caller's mutex after claiming (the caller prepares under it),
-// which makes the test correct under the C++ memory model whatever the ring does. With
-// `rely_on_claim` it does not, and ThreadSanitizer reports the race between prepare() and
-// the row writes: the KNOWN BUG run (see main).
-void async_rows(int batch, int blocks, int threads, long total_batches, unsigned seed,
-                bool rely_on_claim = false) {
+// in may have been prepared later, by a prepare() this worker has no happens-before with.
+// claim() itself must carry that prepare() to it (its fetch_add chain does, since it is
+// acq_rel); with a relaxed claim, ThreadSanitizer reports prepare() racing the row writes
+// here. The pool relies on the same guarantee.
+void async_rows(int batch, int blocks, int threads, long total_batches, unsigned seed) {
   ResultRing ring(batch, blocks, /*rows_by_env=*/false);
   CHECK(ring.num_blocks() == blocks && ring.batch_size() == batch);
   // Two storages per block, alternated on each prepare, so a row written through a stale
@@ -85,7 +81,6 @@ void async_rows(int batch, int blocks, int threads, long total_batches, unsigned
     s.poison();
     ring.prepare(b, s.buffers());
   };
-  std::mutex prepare_mutex;
   for (int b = 0; b < blocks; ++b) prepare(b);
 
   const long total = total_batches * batch;
@@ -106,9 +101,6 @@ void async_rows(int batch, int blocks, int threads, long total_batches, unsigned
         if (!taken.compare_exchange_weak(ticket, ticket + 1)) continue;
         jitter(rng);
         const RowRef ref = ring.claim(/*env_id=*/w);
-        if (!rely_on_claim) {
-          std::lock_guard<std::mutex> pass(prepare_mutex);  // see the comment above
-        }
         CHECK(ref.row >= 0 && ref.row < batch);
         CHECK(ref.block >= 0 && ref.block < blocks);
         CHECK(ref.buffers == &ring.buffers(ref.block));
@@ -146,7 +138,6 @@ void async_rows(int batch, int blocks, int threads, long total_batches, unsigned
     }
     // Every row of the block exactly once: B distinct results filled B distinct rows.
     CHECK(std::count(row_seen.begin(), row_seen.end(), 1) == batch);
-    std::lock_guard<std::mutex> hold(prepare_mutex);
     prepare(block);
     allowed.fetch_add(batch);
   }
@@ -249,17 +240,8 @@ void wait_complete_wakes_and_times_out() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main() {
   t::start_watchdog(300);
-  if (argc > 1 && std::string(argv[1]) == "--known-bug-claim-race") {
-    // KNOWN BUG (disabled in ctest): ResultRing::claim() uses a relaxed fetch_add, so a
-    // worker whose result lands in a block the caller prepared after the worker's last
-    // synchronisation reads BatchBuffers with no happens-before. Fails under TSan only.
-    t::stage() = "known bug: claim publication";
-    for (int i = 0; i < 5; ++i) async_rows(4, 3, 4, 3000, static_cast<unsigned>(i), /*rely_on_claim=*/true);
-    std::printf("test_result_ring --known-bug-claim-race: no CHECK failed (see TSan output)\n");
-    return 0;
-  }
   const long scale = t::env_long("ATARI_VEC_TEST_SCALE", 1);
   t::stage() = "wait_complete";
   wait_complete_wakes_and_times_out();
