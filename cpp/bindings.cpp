@@ -163,15 +163,25 @@ class PyVectorEnv {
       throw py::type_error("actions must be integers, got dtype " +
                            std::string(py::str(actions.dtype())));
     }
-    py::array_t<int64_t, py::array::forcecast> as64(actions);
-    for (py::ssize_t i = 0; i < b; ++i) {
-      const int64_t a = as64.at(i);
-      // Unsigned values beyond int64 wrap negative and are rejected here too.
+    const auto store = [&](py::ssize_t i, int64_t a) {
       if (a < 0 || a >= num_actions) {
         throw py::value_error("action " + std::to_string(a) + " at index " + std::to_string(i) +
                               " is out of range [0, " + std::to_string(num_actions) + ")");
       }
       actions_[static_cast<std::size_t>(i)] = static_cast<int32_t>(a);
+    };
+    // int64 and int32 (what samplers and the continuous mapping produce) are read in place;
+    // other integer dtypes are converted, which allocates.
+    if (kind == 'i' && actions.itemsize() == 8) {
+      const auto v = actions.unchecked<int64_t, 1>();
+      for (py::ssize_t i = 0; i < b; ++i) store(i, v(i));
+    } else if (kind == 'i' && actions.itemsize() == 4) {
+      const auto v = actions.unchecked<int32_t, 1>();
+      for (py::ssize_t i = 0; i < b; ++i) store(i, v(i));
+    } else {
+      // Unsigned values beyond int64 wrap negative and are rejected too.
+      const py::array_t<int64_t, py::array::forcecast> as64(actions);
+      for (py::ssize_t i = 0; i < b; ++i) store(i, as64.at(i));
     }
     const float* strength_ptr = nullptr;
     if (!strengths.is_none()) {

@@ -187,7 +187,6 @@ AreaResizer::AreaResizer(int src_h, int src_w, int dst_h, int dst_w, int channel
   row_a_.assign(width, 0.0f);
   row_b_.assign(width, 0.0f);
   sum_.assign(width, 0.0f);
-  (void)src_w_;
 }
 
 #ifdef ATARI_VEC_X86_DISPATCH
