@@ -88,6 +88,9 @@ ALE_KWARGS: dict[str, Any] = {
     "max_num_frames_per_episode": 108_000,
 }
 
+# The limit plays with the same sticky-action probability as every peer.
+STICKY = ALE_KWARGS["repeat_action_probability"]
+
 # The same configuration in EnvPool's names (checked against envpool.make_spec("Breakout-v5")
 # .config; EnvPool rejects unknown names). EnvPool always max-pools the last two frames.
 ENVPOOL_KWARGS: dict[str, Any] = {
@@ -330,12 +333,14 @@ def time_limit(
     rom = str(rom_path(s.game))
     key = (s.game, s.num_envs)
     if key not in rate_cache:
-        frames, elapsed = emulator_limit(rom, s.num_envs, s.num_threads, 50 * FRAMESKIP, FRAMESKIP)
+        frames, elapsed = emulator_limit(
+            rom, s.num_envs, s.num_threads, 50 * FRAMESKIP, FRAMESKIP, False, seed, STICKY
+        )
         rate_cache[key] = frames / max(elapsed, 1e-9) / s.num_envs
     for _ in range(3):
         frames_per_env = max(FRAMESKIP, int(rate_cache[key] * seconds) // FRAMESKIP * FRAMESKIP)
         frames, elapsed = emulator_limit(
-            rom, s.num_envs, s.num_threads, frames_per_env, FRAMESKIP, False, seed
+            rom, s.num_envs, s.num_threads, frames_per_env, FRAMESKIP, False, seed, STICKY
         )
         rate_cache[key] = frames / max(elapsed, 1e-9) / s.num_envs
         if elapsed >= 0.75 * seconds:

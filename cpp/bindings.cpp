@@ -235,6 +235,7 @@ class PyVectorEnv {
   int batch_size() const { return core_->batch_size(); }
   int num_threads() const { return core_->num_threads(); }
   std::vector<int> worker_cpus() const { return core_->worker_cpus(); }
+  int64_t resets_ahead() const { return core_->resets_ahead(); }
   std::vector<int> action_set() const { return core_->env(0).action_set(); }
   std::vector<int> available_modes() const { return core_->env(0).available_modes(); }
   std::vector<int> available_difficulties() const { return core_->env(0).available_difficulties(); }
@@ -392,6 +393,7 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("num_threads", &PoolConfig::num_threads)
       .def_readwrite("thread_affinity_offset", &PoolConfig::thread_affinity_offset)
       .def_readwrite("autoreset_mode", &PoolConfig::autoreset_mode)
+      .def_readwrite("reset_ahead", &PoolConfig::reset_ahead)
       .def("validate", &PoolConfig::validate);
 
   py::class_<PyVectorEnv>(m, "VectorEnv")
@@ -406,6 +408,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("batch_size", &PyVectorEnv::batch_size)
       .def_property_readonly("num_threads", &PyVectorEnv::num_threads)
       .def_property_readonly("worker_cpus", &PyVectorEnv::worker_cpus)
+      .def_property_readonly("resets_ahead", &PyVectorEnv::resets_ahead)
       .def_property_readonly("action_set", &PyVectorEnv::action_set)
       .def_property_readonly("available_modes", &PyVectorEnv::available_modes)
       .def_property_readonly("available_difficulties", &PyVectorEnv::available_difficulties);
@@ -446,15 +449,17 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "emulator_limit",
       [](const std::string& rom_path, int num_envs, int num_threads, int64_t frames_per_env,
-         int frameskip, bool pin, uint64_t seed) {
+         int frameskip, bool pin, uint64_t seed, float repeat_action_probability) {
         LimitResult r;
         {
           py::gil_scoped_release release;
-          r = emulator_limit(rom_path, num_envs, num_threads, frames_per_env, frameskip, pin, seed);
+          r = emulator_limit(rom_path, num_envs, num_threads, frames_per_env, frameskip, pin, seed,
+                             repeat_action_probability);
         }
         return py::make_tuple(r.frames, r.seconds);
       },
       py::arg("rom_path"), py::arg("num_envs"), py::arg("num_threads"), py::arg("frames_per_env"),
       py::arg("frameskip") = 4, py::arg("pin") = false, py::arg("seed") = 0,
+      py::arg("repeat_action_probability") = 0.0f,
       "Bare ALE act() throughput in native threads: returns (frames, seconds).");
 }

@@ -46,6 +46,10 @@ struct PoolConfig {
   int num_threads = 0;              // 0: min(num_envs, CPUs this process may run on)
   int thread_affinity_offset = -1;  // -1: no pinning
   AutoresetMode autoreset_mode = AutoresetMode::kNextStep;
+  // NEXT_STEP only: when a step ends an episode, an idle worker may run the reset that the
+  // env's next step will need (it does not depend on the action) before that step is sent.
+  // Invisible in results; off while envs must stay renderable in their final state.
+  bool reset_ahead = true;
 
   int effective_batch_size() const { return batch_size == 0 ? num_envs : batch_size; }
   void validate() const;

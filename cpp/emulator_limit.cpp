@@ -19,15 +19,20 @@
 namespace atari_vec {
 
 LimitResult emulator_limit(const std::string& rom_path, int num_envs, int num_threads,
-                           int64_t frames_per_env, int frameskip, bool pin, uint64_t seed) {
+                           int64_t frames_per_env, int frameskip, bool pin, uint64_t seed,
+                           float repeat_action_probability) {
   if (num_envs <= 0 || num_threads <= 0 || frames_per_env <= 0 || frameskip <= 0) {
     throw std::invalid_argument("emulator_limit: all counts must be positive");
+  }
+  if (!(repeat_action_probability >= 0.0f && repeat_action_probability <= 1.0f)) {
+    throw std::invalid_argument("emulator_limit: repeat_action_probability must be in [0, 1]");
   }
   ale::Logger::setMode(ale::Logger::Error);
   std::vector<std::unique_ptr<ale::ALEInterface>> ales;
   for (int i = 0; i < num_envs; ++i) {
     ales.push_back(std::make_unique<ale::ALEInterface>());
     ales.back()->setInt("random_seed", static_cast<int>(seed + i));
+    ales.back()->setFloat("repeat_action_probability", repeat_action_probability);
     ales.back()->loadROM(rom_path);
   }
   const ale::ActionVect actions = ales.front()->getMinimalActionSet();

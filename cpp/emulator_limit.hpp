@@ -15,8 +15,11 @@ struct LimitResult {
 };
 
 // num_envs ALE instances split round-robin over num_threads threads; every instance runs
-// `frames_per_env` frames. Threads are pinned to allowed CPUs when pin is true.
+// `frames_per_env` frames. Threads are pinned to allowed CPUs when pin is true. Sticky
+// actions are ALE's `repeat_action_probability`: pass the peers' value (the benchmark runs
+// everything at 0.0; ALE's own default is 0.25) so the limit plays the same game.
 LimitResult emulator_limit(const std::string& rom_path, int num_envs, int num_threads,
-                           int64_t frames_per_env, int frameskip, bool pin, uint64_t seed);
+                           int64_t frames_per_env, int frameskip, bool pin, uint64_t seed,
+                           float repeat_action_probability);
 
 }  // namespace atari_vec

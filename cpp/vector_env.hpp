@@ -13,6 +13,19 @@
 // Workers never throw out of their loop: an error is stored, the row is still committed so
 // the batch completes, and finish_batch() rethrows it. close() (or the destructor) closes
 // the queue, which wakes every worker, and joins them.
+//
+// Resets ahead (NEXT_STEP with PoolConfig::reset_ahead): the step after an episode ends is a
+// reset, whatever its action, so the worker that ends an episode queues a background task
+// that runs that reset as soon as a worker has nothing else to do (in sync mode: the tail of
+// the batch and the caller's turnaround, when cores would idle). Per env, prep_ goes
+//   none -> pending      (the ending step, before its row is committed)
+//   pending -> running -> ready   (the background task)
+//   pending -> none      (the env's next task arrived first: it resets inline)
+//   running -> handoff   (the next step arrived mid-reset: the background task finishes it)
+//   ready -> none        (the next step or reset consumes it)
+// Until consumed, the env shows its final state: the ending step's observation and outcome
+// are kept, and a partial reset's report of the env uses them. quiesce() cancels pending
+// resets and waits for running ones, so after it every env is none or ready.
 #pragma once
 
 #include <pthread.h>
@@ -81,6 +94,14 @@ class BasicVectorEnv {
   // The block a caller may refill after finish_batch() returned `block`: the one it
   // received two batches ago, which no worker can reach yet.
   int block_to_refill(int block) const { return (block + num_blocks() - 2) % num_blocks(); }
+  // Resets run ahead of their step so far (NEXT_STEP with reset_ahead), for tests and tuning.
+  int64_t resets_ahead() const { return resets_ahead_.load(std::memory_order_relaxed); }
+  // Of those, the ones whose step arrived while they ran (and was finished by their worker).
+  int64_t handoffs() const { return handoffs_.load(std::memory_order_relaxed); }
+  // After quiesce(): env_id has run the reset its next step needs (not yet shown).
+  bool reset_prepared(int env_id) const {
+    return prep_[env_id].load(std::memory_order_acquire) == kReady;
+  }
   // True if no task for env_id is queued or running and its last result was received.
   bool is_idle(int env_id) const;
   // The env's current full RGB screen; throws std::invalid_argument unless it is idle.
@@ -88,9 +109,18 @@ class BasicVectorEnv {
   void close();
 
  private:
+  enum Prep : uint8_t { kNone, kPending, kRunning, kHandoff, kReady };
+
   void worker_loop();
   void run_task(const Task& task);
+  void run_reset_ahead(int env_id);
+  // A step of an env that may have a reset prepared (NEXT_STEP with reset_ahead).
+  enum class Settled { kNothing, kReset, kHandedOff };
+  // kReset: the env is reset (prepared, or inline now); kHandedOff: the background reset is
+  // still running and will finish this task; kNothing: no reset was prepared.
+  Settled settle_reset_ahead(int env_id, Env& env);
   void write_row(const Env& env, const RowRef& ref, int env_id) const;
+  void store_error();
 
   PoolConfig pool_;
   std::vector<std::unique_ptr<Env>> envs_;
@@ -111,6 +141,12 @@ class BasicVectorEnv {
   std::atomic<bool> closed_{false};  // close() may come from another thread than a waiter
   std::mutex error_mutex_;
   std::exception_ptr error_;
+  bool reset_ahead_ = false;
+  std::unique_ptr<std::atomic<uint8_t>[]> prep_;
+  std::vector<uint8_t> final_obs_;        // per env: the ending step's observation
+  std::vector<StepOutcome> final_outcome_;  // and outcome, while its reset is prepared
+  std::atomic<int64_t> resets_ahead_{0};
+  std::atomic<int64_t> handoffs_{0};
 };
 
 // CPUs this process may run on (sched_getaffinity), in increasing order.
@@ -135,6 +171,13 @@ inline BasicVectorEnv<Env>::BasicVectorEnv(std::vector<std::unique_ptr<Env>> env
   ring_ = std::make_unique<ResultRing>(batch_size_, ahead + 2, batch_size_ == num_envs());
   task_scratch_.resize(envs_.size());
   reset_scratch_.resize(envs_.size());
+  reset_ahead_ = pool_.reset_ahead && pool_.autoreset_mode == AutoresetMode::kNextStep;
+  prep_.reset(new std::atomic<uint8_t>[envs_.size()]);
+  for (std::size_t e = 0; e < envs_.size(); ++e) prep_[e].store(kNone);
+  if (reset_ahead_) {
+    final_obs_.resize(envs_.size() * stacked_bytes_);
+    final_outcome_.resize(envs_.size());
+  }
   last_ids_.assign(static_cast<std::size_t>(batch_size_), 0);
 
   const std::vector<int> cpus = allowed_cpus();
@@ -178,7 +221,17 @@ inline void BasicVectorEnv<Env>::close() {
 template <class Env>
 inline bool BasicVectorEnv<Env>::quiesce(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (ring_->committed() < enqueued_) {
+  // Prepared resets: cancel those not started, wait for those running (a handoff also
+  // holds back a row, so the committed count covers it).
+  auto settled = [this] {
+    for (int e = 0; e < num_envs(); ++e) {
+      uint8_t s = kPending;
+      if (prep_[e].compare_exchange_strong(s, kNone, std::memory_order_acq_rel)) continue;
+      if (s == kRunning || s == kHandoff) return false;
+    }
+    return true;
+  };
+  while (ring_->committed() < enqueued_ || !settled()) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
@@ -204,6 +257,8 @@ inline void BasicVectorEnv<Env>::reset(const int32_t* env_ids, const int64_t* se
   std::fill(is_reset.begin(), is_reset.end(), 0);
   int n = 0;
   for (int i = 0; i < count; ++i) {
+    // A seeded reset starts from the seed: a prepared reset is of no use to it.
+    if (seeds[i] >= 0) prep_[env_ids[i]].store(kNone, std::memory_order_relaxed);
     envs_[static_cast<std::size_t>(env_ids[i])]->set_seed(seeds[i]);
     is_reset[static_cast<std::size_t>(env_ids[i])] = 1;
     task_scratch_[static_cast<std::size_t>(n++)] = Task{env_ids[i], TaskKind::kReset};
@@ -237,7 +292,12 @@ inline void BasicVectorEnv<Env>::send(const int32_t* actions, const float* stren
   }
   for (int i = 0; i < batch_size_; ++i) {
     const int32_t e = last_ids_[static_cast<std::size_t>(i)];
-    envs_[static_cast<std::size_t>(e)]->set_action(actions[i], strengths ? strengths[i] : 1.0f);
+    // An env with a prepared reset may be in a worker's hands right now; its next step is
+    // that reset, which ignores the action, so the action is not passed on. (Only this env's
+    // own next task moves prep_ back to none, so the state read here cannot go stale.)
+    if (prep_[e].load(std::memory_order_acquire) == kNone) {
+      envs_[static_cast<std::size_t>(e)]->set_action(actions[i], strengths ? strengths[i] : 1.0f);
+    }
     task_scratch_[static_cast<std::size_t>(i)] = Task{e, TaskKind::kStep};
   }
   queue_->push_bulk(task_scratch_.data(), static_cast<std::size_t>(batch_size_));
@@ -288,6 +348,9 @@ inline void BasicVectorEnv<Env>::render_rgb(int env_id, uint8_t* dst) const {
     throw std::invalid_argument("environment " + std::to_string(env_id) +
                                 " is being stepped; render it once its result is received");
   }
+  if (prep_[env_id].load(std::memory_order_acquire) != kNone) {
+    throw std::logic_error("render_rgb needs a pool built with reset_ahead = false");
+  }
   envs_[static_cast<std::size_t>(env_id)]->render_rgb(dst);
 }
 
@@ -304,14 +367,23 @@ inline void BasicVectorEnv<Env>::run_task(const Task& task) {
   StepOutcome final_outcome;
   bool ended = false;     // SAME_STEP: this step ended the episode, reset follows here
   bool finished = false;  // this step ended the episode (any mode)
+  bool show_final = false;  // report an env whose reset is prepared: its final state
   try {
     switch (task.kind) {
+      case TaskKind::kPrepareReset:
+        run_reset_ahead(task.env_id);
+        return;
       case TaskKind::kReset:
-        env.reset();
+        // After quiesce() the env is none or ready; reset() discarded ready ones with a seed.
+        if (prep_[task.env_id].exchange(kNone, std::memory_order_acq_rel) != kReady) env.reset();
         break;
       case TaskKind::kReport:
+        show_final = prep_[task.env_id].load(std::memory_order_acquire) == kReady;
         break;
-      case TaskKind::kStep:
+      case TaskKind::kStep: {
+        const Settled settled = reset_ahead_ ? settle_reset_ahead(task.env_id, env) : Settled::kNothing;
+        if (settled == Settled::kHandedOff) return;
+        if (settled == Settled::kReset) break;
         if (pool_.autoreset_mode == AutoresetMode::kNextStep && env.episode_over()) {
           env.reset();
         } else {
@@ -320,10 +392,10 @@ inline void BasicVectorEnv<Env>::run_task(const Task& task) {
           ended = same_step && finished;
         }
         break;
+      }
     }
   } catch (...) {
-    std::lock_guard<std::mutex> lock(error_mutex_);
-    if (!error_) error_ = std::current_exception();
+    store_error();
   }
 
   const RowRef ref = ring_->claim(task.env_id);
@@ -347,17 +419,89 @@ inline void BasicVectorEnv<Env>::run_task(const Task& task) {
     const StepOutcome stats = ended ? final_outcome : finished ? env.outcome() : StepOutcome{};
     out.episode_return[row] = static_cast<float>(stats.episode_return);
     out.episode_length[row] = stats.episode_length;
-    write_row(env, ref, task.env_id);
+    if (show_final) {
+      const StepOutcome& o = final_outcome_[static_cast<std::size_t>(task.env_id)];
+      std::memcpy(out.obs + row * stacked_bytes_,
+                  final_obs_.data() + static_cast<std::size_t>(task.env_id) * stacked_bytes_,
+                  stacked_bytes_);
+      out.reward[row] = o.reward;
+      out.terminated[row] = o.terminated;
+      out.truncated[row] = o.truncated;
+      out.env_id[row] = task.env_id;
+      out.lives[row] = o.lives;
+      out.frame_number[row] = o.frame_number;
+      out.episode_frame_number[row] = o.episode_frame_number;
+    } else {
+      write_row(env, ref, task.env_id);
+    }
+    if (finished && reset_ahead_) {
+      // Keep the final state for a report, then let an idle worker run the next reset.
+      std::memcpy(final_obs_.data() + static_cast<std::size_t>(task.env_id) * stacked_bytes_,
+                  out.obs + row * stacked_bytes_, stacked_bytes_);
+      final_outcome_[static_cast<std::size_t>(task.env_id)] = env.outcome();
+      prep_[task.env_id].store(kPending, std::memory_order_release);
+    }
     if (ended) {
       out.reward[row] = final_outcome.reward;
       out.terminated[row] = final_outcome.terminated;
       out.truncated[row] = final_outcome.truncated;
     }
   } catch (...) {
-    std::lock_guard<std::mutex> lock(error_mutex_);
-    if (!error_) error_ = std::current_exception();
+    store_error();
   }
   ring_->commit(ref);
+  if (finished && reset_ahead_) queue_->push_background(task.env_id, TaskKind::kPrepareReset);
+}
+
+template <class Env>
+inline void BasicVectorEnv<Env>::store_error() {
+  std::lock_guard<std::mutex> lock(error_mutex_);
+  if (!error_) error_ = std::current_exception();
+}
+
+template <class Env>
+inline void BasicVectorEnv<Env>::run_reset_ahead(int env_id) {
+  uint8_t s = kPending;
+  if (!prep_[env_id].compare_exchange_strong(s, kRunning, std::memory_order_acq_rel)) return;
+  try {
+    envs_[static_cast<std::size_t>(env_id)]->reset();
+  } catch (...) {
+    store_error();  // reported with the step that consumes this reset
+  }
+  resets_ahead_.fetch_add(1, std::memory_order_relaxed);
+  s = kRunning;
+  if (prep_[env_id].compare_exchange_strong(s, kReady, std::memory_order_acq_rel)) return;
+  // kHandoff: the env's step was popped while the reset ran and left its row to us.
+  handoffs_.fetch_add(1, std::memory_order_relaxed);
+  prep_[env_id].store(kReady, std::memory_order_relaxed);
+  run_task(Task{env_id, TaskKind::kStep});
+}
+
+template <class Env>
+inline typename BasicVectorEnv<Env>::Settled BasicVectorEnv<Env>::settle_reset_ahead(int env_id, Env& env) {
+  uint8_t s = prep_[env_id].load(std::memory_order_acquire);
+  for (;;) {
+    switch (s) {
+      case kNone:
+        return Settled::kNothing;
+      case kPending:  // not started: reset here, the background task will find nothing to do
+        if (prep_[env_id].compare_exchange_weak(s, kNone, std::memory_order_acq_rel)) {
+          env.reset();
+          return Settled::kReset;
+        }
+        break;
+      case kRunning:
+        if (prep_[env_id].compare_exchange_weak(s, kHandoff, std::memory_order_acq_rel)) {
+          return Settled::kHandedOff;
+        }
+        break;
+      case kReady:
+        prep_[env_id].store(kNone, std::memory_order_relaxed);
+        return Settled::kReset;
+      default:  // kHandoff is set only by this env's step, which is this one
+        throw std::logic_error("reset ahead: unexpected state");
+    }
+  }
 }
 
 template <class Env>

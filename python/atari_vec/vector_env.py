@@ -190,6 +190,9 @@ class AtariVectorEnv(VectorEnv):
         pool.num_threads = _int_arg("num_threads", num_threads, 0)
         pool.thread_affinity_offset = _int_arg("thread_affinity_offset", thread_affinity_offset, -1)
         pool.autoreset_mode = _AUTORESET[self.autoreset_mode]
+        # Resets run ahead by idle workers would move an ended env's screen on before
+        # render() could show it, so rendering envs reset only when stepped.
+        pool.reset_ahead = render_mode is None
         pool.validate()
 
         self._core = _core.VectorEnv([cfg] * self.num_envs, pool)

@@ -53,10 +53,13 @@ class CountingEnv {
     seed_ = seed;
   }
 
+  // A seeded reset starts the env's history afresh (resets counts from 1 again), as a seeded
+  // AtariEnv reset reloads the ROM: so the pool may drop a reset it prepared ahead when a
+  // seeded one replaces it, and an unseeded reset too many still shows.
   void reset() {
     enter();
     episode_steps_ = 0;
-    ++resets_;
+    resets_ = seed_ >= 0 ? 1 : resets_ + 1;
     reward_ = 0;
     episode_return_ = 0;
     if (seed_ >= 0) seed_used_ = seed_;

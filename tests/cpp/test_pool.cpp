@@ -87,7 +87,7 @@ CountingObs observe(const ModelEnv& m, int id) {
 
 void model_reset(ModelEnv& m) {
   m.episode_steps = 0;
-  ++m.resets;
+  m.resets = m.seed_sent >= 0 ? 1 : m.resets + 1;
   m.reward = 0;
   m.episode_return = 0;
   if (m.seed_sent >= 0) m.seed_used = m.seed_sent;
@@ -113,6 +113,9 @@ ExpectedRow apply(ModelEnv& m, int id, AutoresetMode mode) {
       model_reset(m);
       break;
     case TaskKind::kReport:
+      break;
+    case TaskKind::kPrepareReset:
+      CHECK_MSG(false, "the caller never queues a background task");
       break;
     case TaskKind::kStep:
       if (mode == AutoresetMode::kNextStep && m.over()) {
@@ -326,7 +329,8 @@ class Harness {
       CHECK_MSG(pool_->env(e).total_steps() == m.total_steps,
                 "env " + std::to_string(e) + " stepped " + std::to_string(pool_->env(e).total_steps()) +
                     " times, expected " + std::to_string(m.total_steps));
-      CHECK(pool_->env(e).resets() == m.resets);
+      // A reset run ahead is in the env's counter but not yet in any row.
+      CHECK(pool_->env(e).resets() == m.resets + (pool_->reset_prepared(e) ? 1 : 0));
     }
   }
 
@@ -337,7 +341,7 @@ class Harness {
     for (int e = 0; e < cfg_.num_envs; ++e) {
       ModelEnv& m = models_[static_cast<std::size_t>(e)];
       m.total_steps = pool_->env(e).total_steps();
-      m.resets = pool_->env(e).resets();
+      m.resets = pool_->env(e).resets() - (pool_->reset_prepared(e) ? 1 : 0);
     }
   }
 
@@ -421,6 +425,15 @@ class Harness {
   std::unique_ptr<Pool> pool_;  // last: destroyed (workers joined) before the storage
 };
 
+int64_t& total_resets_ahead() {
+  static int64_t n = 0;
+  return n;
+}
+int64_t& total_handoffs() {
+  static int64_t n = 0;
+  return n;
+}
+
 // The main loop: send/receive `iterations` times, with random resets mixed in.
 void run(const RunConfig& cfg, long iterations, unsigned seed) {
   Harness h(cfg, seed);
@@ -461,6 +474,15 @@ void run(const RunConfig& cfg, long iterations, unsigned seed) {
     }
   }
   h.check_counts();
+  if (cfg.mode == AutoresetMode::kNextStep) {
+    // Resets ahead happen (the counting env's episodes are 1 to 5 steps long, and sync
+    // batches leave workers idle at every turnaround), and the rows above never showed them.
+    CHECK_MSG(!sync || h.pool().resets_ahead() > 0, "no reset ran ahead");
+    total_resets_ahead() += h.pool().resets_ahead();
+    total_handoffs() += h.pool().handoffs();
+  } else {
+    CHECK(h.pool().resets_ahead() == 0);
+  }
 }
 
 // A worker's exception reaches the caller after its batch completes, and the pool is usable
@@ -571,6 +593,9 @@ int main() {
     }
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  std::printf("test_pool: OK (%ld runs x %ld iterations, %.1f s)\n", runs, iterations, seconds);
+  CHECK(total_resets_ahead() > 0);
+  std::printf("test_pool: OK (%ld runs x %ld iterations, %lld resets ran ahead, %lld handed off, %.1f s)\n",
+              runs, iterations, static_cast<long long>(total_resets_ahead()),
+              static_cast<long long>(total_handoffs()), seconds);
   return 0;
 }
