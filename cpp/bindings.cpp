@@ -236,6 +236,7 @@ class PyVectorEnv {
   int num_threads() const { return core_->num_threads(); }
   std::vector<int> worker_cpus() const { return core_->worker_cpus(); }
   int64_t resets_ahead() const { return core_->resets_ahead(); }
+  bool caller_runs_tasks() const { return core_->caller_runs_tasks(); }
   std::vector<int> action_set() const { return core_->env(0).action_set(); }
   std::vector<int> available_modes() const { return core_->env(0).available_modes(); }
   std::vector<int> available_difficulties() const { return core_->env(0).available_difficulties(); }
@@ -394,6 +395,8 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("thread_affinity_offset", &PoolConfig::thread_affinity_offset)
       .def_readwrite("autoreset_mode", &PoolConfig::autoreset_mode)
       .def_readwrite("reset_ahead", &PoolConfig::reset_ahead)
+      .def_readwrite("caller_runs_tasks", &PoolConfig::caller_runs_tasks)
+      .def_readwrite("idle_spin_us", &PoolConfig::idle_spin_us)
       .def("validate", &PoolConfig::validate);
 
   py::class_<PyVectorEnv>(m, "VectorEnv")
@@ -409,6 +412,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("num_threads", &PyVectorEnv::num_threads)
       .def_property_readonly("worker_cpus", &PyVectorEnv::worker_cpus)
       .def_property_readonly("resets_ahead", &PyVectorEnv::resets_ahead)
+      .def_property_readonly("caller_runs_tasks", &PyVectorEnv::caller_runs_tasks)
       .def_property_readonly("action_set", &PyVectorEnv::action_set)
       .def_property_readonly("available_modes", &PyVectorEnv::available_modes)
       .def_property_readonly("available_difficulties", &PyVectorEnv::available_difficulties);

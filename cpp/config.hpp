@@ -43,13 +43,22 @@ struct EnvConfig {
 struct PoolConfig {
   int num_envs = 1;
   int batch_size = 0;               // 0: num_envs (synchronous)
-  int num_threads = 0;              // 0: min(num_envs, CPUs this process may run on)
+  // 0: min(num_envs, CPUs this process may run on), one less (at least one) when the caller
+  // runs tasks, so that the workers and the caller each have a CPU.
+  int num_threads = 0;
   int thread_affinity_offset = -1;  // -1: no pinning
   AutoresetMode autoreset_mode = AutoresetMode::kNextStep;
   // NEXT_STEP only: when a step ends an episode, an idle worker may run the reset that the
   // env's next step will need (it does not depend on the action) before that step is sent.
   // Invisible in results; off while envs must stay renderable in their final state.
   bool reset_ahead = true;
+  // Synchronous mode only (batch_size == num_envs): the thread waiting for a batch runs
+  // queued tasks of it too, instead of sleeping until a worker wakes it.
+  bool caller_runs_tasks = true;
+  // How long an idle worker spins, watching the queue, before it sleeps. Used only when the
+  // workers (and the caller, if it runs tasks) are no more than the CPUs: a spinner must
+  // never take a CPU from a thread with work.
+  int idle_spin_us = 100;
 
   int effective_batch_size() const { return batch_size == 0 ? num_envs : batch_size; }
   void validate() const;

@@ -7,10 +7,20 @@
 // never exceeded, and push_bulk throws if a bug ever tried; a background task is queued at
 // most once per env at a time (a second push for the same env is dropped).
 // Producers: the caller thread (push_bulk), workers (push_background). Consumers: any
-// worker. pop() blocks until a task is pushed or the queue is closed (woken by close());
-// after close() it returns false at once, so no worker can sleep through shutdown.
+// worker (pop), and the caller thread helping while it waits for a batch (try_pop, caller
+// tasks only). pop() may first spin for a bounded time, watching a lock-free count (the
+// wake-up of a thread sleeping on a condition variable costs tens of microseconds on a
+// virtual machine, a sizeable part of a synchronous batch's turnaround); then it blocks
+// until a task is pushed or the queue is closed (woken by close()); after close() it
+// returns false at once, so no worker can sleep through shutdown.
 #pragma once
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -18,6 +28,15 @@
 #include <vector>
 
 namespace atari_vec {
+
+// A hint to the CPU that this thread is spinning (frees resources for a sibling hyperthread).
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 enum class TaskKind : uint8_t { kStep, kReset, kReport, kPrepareReset };
 
@@ -39,6 +58,7 @@ class TaskQueue {
         ring_[(head_ + size_) % ring_.size()] = tasks[i];
         ++size_;
       }
+      queued_.fetch_add(n, std::memory_order_release);
     }
     if (n == 1) {
       ready_.notify_one();
@@ -56,26 +76,37 @@ class TaskQueue {
       queued = 1;
       background_[(background_head_ + background_size_) % background_.size()] = Task{env_id, kind};
       ++background_size_;
+      queued_.fetch_add(1, std::memory_order_release);
     }
     ready_.notify_one();
   }
 
   // Blocks until a task is available (returns true) or the queue is closed (returns false).
-  // Caller tasks come first; a background task only when no caller task is queued.
-  bool pop(Task& out) {
+  // Caller tasks come first; a background task only when no caller task is queued. Before
+  // blocking it spins for up to `spin` (zero: not at all) while nothing is queued.
+  bool pop(Task& out, std::chrono::microseconds spin = std::chrono::microseconds(0)) {
+    if (spin.count() > 0) spin_until_queued(spin);
     std::unique_lock<std::mutex> lock(mutex_);
     ready_.wait(lock, [this] { return size_ > 0 || background_size_ > 0 || closed_; });
     if (closed_) return false;
     if (size_ > 0) {
-      out = ring_[head_];
-      head_ = (head_ + 1) % ring_.size();
-      --size_;
+      take_caller_task(out);
     } else {
       out = background_[background_head_];
       background_head_ = (background_head_ + 1) % background_.size();
       --background_size_;
       background_queued_[static_cast<std::size_t>(out.env_id)] = 0;
+      queued_.fetch_sub(1, std::memory_order_relaxed);
     }
+    return true;
+  }
+
+  // Takes a caller task if one is queued (never a background task); never blocks for long.
+  bool try_pop(Task& out) {
+    if (queued_.load(std::memory_order_acquire) == 0) return false;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_ || size_ == 0) return false;
+    take_caller_task(out);
     return true;
   }
 
@@ -83,11 +114,31 @@ class TaskQueue {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       closed_ = true;
+      closed_flag_.store(true, std::memory_order_release);
     }
     ready_.notify_all();
   }
 
  private:
+  void take_caller_task(Task& out) {
+    out = ring_[head_];
+    head_ = (head_ + 1) % ring_.size();
+    --size_;
+    queued_.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  void spin_until_queued(std::chrono::microseconds spin) const {
+    const auto deadline = std::chrono::steady_clock::now() + spin;
+    for (unsigned i = 1;; ++i) {
+      if (queued_.load(std::memory_order_acquire) > 0 ||
+          closed_flag_.load(std::memory_order_acquire)) {
+        return;
+      }
+      cpu_relax();
+      if (i % 64 == 0 && std::chrono::steady_clock::now() >= deadline) return;
+    }
+  }
+
   std::mutex mutex_;
   std::condition_variable ready_;
   std::vector<Task> ring_;
@@ -98,6 +149,9 @@ class TaskQueue {
   std::size_t background_head_ = 0;
   std::size_t background_size_ = 0;
   bool closed_ = false;
+  // Mirrors of size_ + background_size_ and closed_ for spinning without the mutex.
+  std::atomic<std::size_t> queued_{0};
+  std::atomic<bool> closed_flag_{false};
 };
 
 }  // namespace atari_vec

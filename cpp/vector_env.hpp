@@ -69,6 +69,8 @@ class BasicVectorEnv {
   int num_envs() const { return static_cast<int>(envs_.size()); }
   int batch_size() const { return batch_size_; }
   int num_threads() const { return static_cast<int>(workers_.size()); }
+  // Synchronous mode with PoolConfig::caller_runs_tasks: wait_batch() runs queued tasks.
+  bool caller_runs_tasks() const { return caller_runs_tasks_; }
   int num_blocks() const { return ring_->num_blocks(); }
   AutoresetMode autoreset_mode() const { return pool_.autoreset_mode; }
   const Env& env(int i) const { return *envs_[static_cast<std::size_t>(i)]; }
@@ -88,6 +90,8 @@ class BasicVectorEnv {
   // batch_size action indices (already range-checked) and paddle strengths. In DISABLED
   // mode it throws std::invalid_argument, queuing nothing, if an env's episode is over.
   void send(const int32_t* actions, const float* strengths);
+  // Waits up to `timeout` for the next batch; true if it is complete. When the caller runs
+  // tasks, it may return up to one task's duration after the timeout.
   bool wait_batch(std::chrono::milliseconds timeout);
   int finish_batch();
   void rethrow_worker_error();
@@ -142,6 +146,9 @@ class BasicVectorEnv {
   std::mutex error_mutex_;
   std::exception_ptr error_;
   bool reset_ahead_ = false;
+  bool caller_runs_tasks_ = false;
+  std::chrono::microseconds worker_spin_{0};
+  std::chrono::microseconds caller_spin_{0};
   std::unique_ptr<std::atomic<uint8_t>[]> prep_;
   std::vector<uint8_t> final_obs_;        // per env: the ending step's observation
   std::vector<StepOutcome> final_outcome_;  // and outcome, while its reset is prepared
@@ -181,9 +188,17 @@ inline BasicVectorEnv<Env>::BasicVectorEnv(std::vector<std::unique_ptr<Env>> env
   last_ids_.assign(static_cast<std::size_t>(batch_size_), 0);
 
   const std::vector<int> cpus = allowed_cpus();
+  const int num_cpus = static_cast<int>(cpus.size());
+  caller_runs_tasks_ = pool_.caller_runs_tasks && batch_size_ == num_envs();
+  const int caller = caller_runs_tasks_ ? 1 : 0;
   const int threads = pool_.num_threads > 0
                           ? pool_.num_threads
-                          : std::min(num_envs(), static_cast<int>(cpus.size()));
+                          : std::max(1, std::min(num_envs(), num_cpus) - caller);
+  if (threads + caller <= num_cpus) {
+    worker_spin_ = std::chrono::microseconds(pool_.idle_spin_us);
+    // The caller waits for the batch's last tasks, which other CPUs run: it may spin longer.
+    caller_spin_ = std::chrono::microseconds(10 * pool_.idle_spin_us);
+  }
   workers_.reserve(static_cast<std::size_t>(threads));
   for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
 
@@ -308,6 +323,24 @@ inline void BasicVectorEnv<Env>::send(const int32_t* actions, const float* stren
 template <class Env>
 inline bool BasicVectorEnv<Env>::wait_batch(std::chrono::milliseconds timeout) {
   const int block = static_cast<int>(next_block_ % num_blocks());
+  if (caller_runs_tasks_) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    Task task;
+    while (!ring_->is_complete(block) && queue_->try_pop(task)) {
+      run_task(task);
+      if (std::chrono::steady_clock::now() >= deadline) return ring_->is_complete(block);
+    }
+    // Nothing left to take: the batch's last tasks are running on workers.
+    const auto spin_end = std::min(deadline, std::chrono::steady_clock::now() + caller_spin_);
+    for (unsigned i = 1; !ring_->is_complete(block); ++i) {
+      cpu_relax();
+      if (i % 64 == 0 && std::chrono::steady_clock::now() >= spin_end) {
+        return ring_->wait_complete(block, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               deadline - std::chrono::steady_clock::now()));
+      }
+    }
+    return true;
+  }
   return ring_->wait_complete(block, timeout);
 }
 
@@ -357,7 +390,7 @@ inline void BasicVectorEnv<Env>::render_rgb(int env_id, uint8_t* dst) const {
 template <class Env>
 inline void BasicVectorEnv<Env>::worker_loop() {
   Task task;
-  while (queue_->pop(task)) run_task(task);
+  while (queue_->pop(task, worker_spin_)) run_task(task);
 }
 
 template <class Env>

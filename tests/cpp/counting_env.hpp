@@ -74,6 +74,7 @@ class CountingEnv {
     reward_ = action_;
     episode_return_ += action_;
     last_strength_ = strength_;
+    step_thread_ = std::this_thread::get_id();
     if (options_.slow_step_us > 0) {
       std::this_thread::sleep_for(std::chrono::microseconds(options_.slow_step_us));
     }
@@ -111,6 +112,7 @@ class CountingEnv {
   // For checks after quiesce(), when no worker touches the env.
   int64_t total_steps() const { return total_steps_; }
   int64_t resets() const { return resets_; }
+  std::thread::id step_thread() const { return step_thread_; }  // of the last step()
 
  private:
   void enter() {
@@ -143,6 +145,7 @@ class CountingEnv {
   int32_t reward_ = 0;
   int64_t episode_return_ = 0;
   float last_strength_ = 1.0f;
+  std::thread::id step_thread_;
 };
 
 }  // namespace testing

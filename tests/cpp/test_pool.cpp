@@ -168,6 +168,7 @@ struct RunConfig {
   int64_t fault_step = -1;
   int slow_step_us = 0;
   bool jitter = true;
+  bool caller_runs_tasks = true;  // sync mode: wait_batch() runs queued tasks too
 };
 
 // Owns the pool and the arrays it writes into (the arrays are declared first, so the pool,
@@ -192,6 +193,7 @@ class Harness {
     pc.num_threads = cfg.num_threads;
     pc.thread_affinity_offset = cfg.affinity;
     pc.autoreset_mode = cfg.mode;
+    pc.caller_runs_tasks = cfg.caller_runs_tasks;
     const std::size_t obs_bytes = envs.front()->observation_bytes();
     // Storage first: the pool's block count is known only once it exists, so make plenty.
     const int max_blocks = (cfg.num_envs + cfg.batch_size - 1) / cfg.batch_size + 2;
@@ -529,6 +531,7 @@ void timeouts() {
   // result could complete the next batch at once).
   RunConfig cfg{1, 1, 2, AutoresetMode::kNextStep};
   cfg.slow_step_us = 200000;
+  cfg.caller_runs_tasks = false;  // else the caller may run the slow step itself
   Harness h(cfg, 3);
   h.reset({});
   h.send();
@@ -536,6 +539,32 @@ void timeouts() {
   CHECK(!h.pool().quiesce(std::chrono::milliseconds(5)));
   h.receive();
   h.check_counts();
+}
+
+// Sync mode: the thread in wait_batch() runs steps too. One worker and eight slow steps:
+// while the worker is inside its first step, the caller takes others from the queue.
+void caller_runs_tasks() {
+  for (bool runs : {true, false}) {
+    RunConfig cfg{8, 8, 1, AutoresetMode::kNextStep};
+    cfg.slow_step_us = 5000;
+    cfg.caller_runs_tasks = runs;
+    Harness h(cfg, 5);
+    CHECK(h.pool().caller_runs_tasks() == runs);
+    h.reset({});
+    h.send();
+    h.receive();
+    int by_caller = 0;
+    for (int e = 0; e < cfg.num_envs; ++e) {
+      by_caller += h.pool().env(e).step_thread() == std::this_thread::get_id() ? 1 : 0;
+    }
+    CHECK_MSG(runs ? by_caller > 0 : by_caller == 0,
+              "the caller ran " + std::to_string(by_caller) + " of 8 steps");
+    h.check_counts();
+  }
+  // Async mode: the caller never runs tasks.
+  RunConfig cfg{4, 2, 1, AutoresetMode::kNextStep};
+  Harness h(cfg, 6);
+  CHECK(!h.pool().caller_runs_tasks());
 }
 
 // Destroying the pool with tasks queued and running must neither hang nor touch freed
@@ -565,6 +594,8 @@ int main() {
 
   t::stage() = "timeouts";
   timeouts();
+  t::stage() = "caller runs tasks";
+  caller_runs_tasks();
   t::stage() = "destroy in flight";
   destroy_in_flight();
   t::stage() = "fault recovery";

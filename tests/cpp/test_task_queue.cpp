@@ -48,8 +48,15 @@ void concurrent_run(int producers, int consumers, int per_producer, std::size_t 
     consumer_threads.emplace_back([&, c] {
       std::vector<int> last_seq(static_cast<std::size_t>(producers), -1);
       std::minstd_rand rng(seed + 1000u + static_cast<unsigned>(c));
+      // Consumers vary how they take tasks: blocking pop, pop that spins first, and
+      // try_pop (as the caller thread helping in wait_batch) falling back to pop.
+      const auto spin = std::chrono::microseconds(c % 3 == 0 ? 0 : 50);
+      auto take = [&](Task& out) {
+        if (c % 3 == 2 && queue.try_pop(out)) return true;
+        return queue.pop(out, spin);
+      };
       Task task;
-      while (queue.pop(task)) {
+      while (take(task)) {
         const int p = producer_of(task.env_id);
         const int s = seq_of(task.env_id);
         CHECK_MSG(p >= 0 && p < producers && s < per_producer,
@@ -203,6 +210,40 @@ void close_wakes_blocked_consumers(int consumers) {
   CHECK(!with_tasks.pop(out));
 }
 
+// try_pop takes caller tasks only, in order, never blocks, and finds nothing once closed;
+// background tasks are popped only when no caller task waits, at most one per env queued;
+// a consumer spinning in pop() takes a task pushed while it spins.
+void try_pop_and_background() {
+  TaskQueue queue(4);
+  Task out;
+  CHECK(!queue.try_pop(out));
+  queue.push_background(2, TaskKind::kPrepareReset);
+  queue.push_background(2, TaskKind::kPrepareReset);  // dropped: one is queued for env 2
+  CHECK(!queue.try_pop(out));                         // background tasks are not the caller's
+  Task tasks[2] = {{0, TaskKind::kStep}, {1, TaskKind::kReset}};
+  queue.push_bulk(tasks, 2);
+  CHECK(queue.try_pop(out) && out.env_id == 0 && out.kind == TaskKind::kStep);
+  CHECK(queue.pop(out) && out.env_id == 1 && out.kind == TaskKind::kReset);
+  CHECK(queue.pop(out) && out.env_id == 2 && out.kind == TaskKind::kPrepareReset);
+  CHECK(!queue.try_pop(out));
+
+  std::atomic<bool> got{false};
+  std::thread spinner([&] {
+    Task t;
+    if (queue.pop(t, std::chrono::microseconds(1000000))) got.store(t.env_id == 3);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  Task three{3, TaskKind::kStep};
+  queue.push_bulk(&three, 1);
+  spinner.join();
+  CHECK(got.load());
+
+  queue.push_bulk(&three, 1);
+  queue.close();
+  CHECK(!queue.try_pop(out));
+  CHECK(!queue.pop(out, std::chrono::microseconds(100)));
+}
+
 }  // namespace
 
 int main() {
@@ -212,6 +253,8 @@ int main() {
   overflow_is_refused();
   t::stage() = "close wakes consumers";
   for (int c : {1, 2, 5}) close_wakes_blocked_consumers(c);
+  t::stage() = "try_pop and background tasks";
+  try_pop_and_background();
   t::stage() = "single consumer order";
   single_consumer_order(static_cast<int>(20000 * scale), 5);
   t::stage() = "concurrent producers and consumers";
@@ -220,7 +263,7 @@ int main() {
     std::size_t capacity;
   };
   for (const Case& c : {Case{1, 1, 1}, Case{1, 3, 4}, Case{2, 2, 16}, Case{3, 4, 7},
-                        Case{1, 8, 64}}) {
+                        Case{1, 8, 64}, Case{2, 3, 3}}) {
     concurrent_run(c.producers, c.consumers, static_cast<int>(10000 * scale), c.capacity,
                    static_cast<unsigned>(c.producers * 31 + c.consumers));
   }
