@@ -254,6 +254,33 @@ __attribute__((target("avx512f"))) static void accumulate_taps_avx512(
 }
 #endif
 
+#ifdef ATARI_VEC_X86_DISPATCH
+// saturate_round over a row, 8 values at a time: cvtps2dq rounds half to even under the
+// default MXCSR mode exactly like the scalar cvtss2si, then clamp to [0, 255] and pack.
+__attribute__((target("avx2"))) static void round_row_avx2(const float* sum, std::size_t n,
+                                                           uint8_t* out) {
+  const __m256i zero = _mm256_setzero_si256(), top = _mm256_set1_epi32(255);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256i v = _mm256_cvtps_epi32(_mm256_loadu_ps(sum + i));
+    v = _mm256_min_epi32(_mm256_max_epi32(v, zero), top);
+    const __m128i words = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), _mm_packus_epi16(words, words));
+  }
+  for (; i < n; ++i) out[i] = saturate_round(sum[i]);
+}
+#endif
+
+static void round_row(const float* sum, std::size_t n, uint8_t* out) {
+#ifdef ATARI_VEC_X86_DISPATCH
+  if (cpu_has_avx2()) {
+    round_row_avx2(sum, n, out);
+    return;
+  }
+#endif
+  for (std::size_t i = 0; i < n; ++i) out[i] = saturate_round(sum[i]);
+}
+
 // Both loops below also get an AVX2 build picked at load time (target_clones); AVX2 does not
 // include FMA, so the compiler cannot fuse a multiply and an add and change a rounding.
 #ifdef ATARI_VEC_X86_DISPATCH
@@ -307,18 +334,14 @@ ATARI_VEC_CLONES void AreaResizer::run(const uint8_t* src, uint8_t* dst) {
     }
     const float beta = tap.weight;
     if (tap.dst_row != dst_row) {
-      uint8_t* out = dst + static_cast<std::size_t>(dst_row) * width;
-      for (std::size_t i = 0; i < width; ++i) {
-        out[i] = saturate_round(sum_[i]);
-        sum_[i] = beta * cur[i];
-      }
+      round_row(sum_.data(), width, dst + static_cast<std::size_t>(dst_row) * width);
+      for (std::size_t i = 0; i < width; ++i) sum_[i] = beta * cur[i];
       dst_row = tap.dst_row;
     } else {
       for (std::size_t i = 0; i < width; ++i) sum_[i] += beta * cur[i];
     }
   }
-  uint8_t* out = dst + static_cast<std::size_t>(dst_row) * width;
-  for (std::size_t i = 0; i < width; ++i) out[i] = saturate_round(sum_[i]);
+  round_row(sum_.data(), width, dst + static_cast<std::size_t>(dst_row) * width);
 }
 
 }  // namespace atari_vec
