@@ -56,8 +56,8 @@ struct PoolConfig {
   // queued tasks of it too, instead of sleeping until a worker wakes it.
   bool caller_runs_tasks = true;
   // How long an idle worker spins, watching the queue, before it sleeps. Used only when the
-  // workers (and the caller, if it runs tasks) are no more than the CPUs: a spinner must
-  // never take a CPU from a thread with work.
+  // workers leave a CPU to the caller thread: a spinner must never take a CPU from a thread
+  // with work.
   int idle_spin_us = 100;
 
   int effective_batch_size() const { return batch_size == 0 ? num_envs : batch_size; }

@@ -1,8 +1,7 @@
 // task_queue.hpp: the queue of env tasks from the caller thread to the workers.
 //
 // Two bounded FIFO rings guarded by one mutex: the caller's tasks, and background tasks
-// that workers queue for themselves (resets prepared ahead) and that run only when no
-// caller task waits. Capacities are fixed at construction and pushes never allocate; the
+// that workers queue for themselves (resets prepared ahead), which workers take first. Capacities are fixed at construction and pushes never allocate; the
 // pool never has more than one caller task per env queued, so that capacity (num_envs) is
 // never exceeded, and push_bulk throws if a bug ever tried; a background task is queued at
 // most once per env at a time (a second push for the same env is dropped).
@@ -82,21 +81,23 @@ class TaskQueue {
   }
 
   // Blocks until a task is available (returns true) or the queue is closed (returns false).
-  // Caller tasks come first; a background task only when no caller task is queued. Before
-  // blocking it spins for up to `spin` (zero: not at all) while nothing is queued.
+  // Background tasks come first: they are the resets prepared ahead, each as long as some
+  // twenty steps, and the earlier one starts, the more of the caller's steps run beside it instead
+  // of after it. Before blocking it spins for up to `spin` (zero: not at all) while nothing
+  // is queued.
   bool pop(Task& out, std::chrono::microseconds spin = std::chrono::microseconds(0)) {
     if (spin.count() > 0) spin_until_queued(spin);
     std::unique_lock<std::mutex> lock(mutex_);
     ready_.wait(lock, [this] { return size_ > 0 || background_size_ > 0 || closed_; });
     if (closed_) return false;
-    if (size_ > 0) {
-      take_caller_task(out);
-    } else {
+    if (background_size_ > 0) {
       out = background_[background_head_];
       background_head_ = (background_head_ + 1) % background_.size();
       --background_size_;
       background_queued_[static_cast<std::size_t>(out.env_id)] = 0;
       queued_.fetch_sub(1, std::memory_order_relaxed);
+    } else {
+      take_caller_task(out);
     }
     return true;
   }

@@ -16,8 +16,11 @@
 //
 // Resets ahead (NEXT_STEP with PoolConfig::reset_ahead): the step after an episode ends is a
 // reset, whatever its action, so the worker that ends an episode queues a background task
-// that runs that reset as soon as a worker has nothing else to do (in sync mode: the tail of
-// the batch and the caller's turnaround, when cores would idle). Per env, prep_ goes
+// that runs that reset before the env's next step is even sent. A reset costs as much as
+// some twenty steps (ALE's reset_game emulates ~70 frames, then the no-ops); run inline in the next
+// batch, it would leave the other threads waiting at the batch's end. Workers take it before
+// any step, so it overlaps the rest of this batch and the next, which the caller thread and
+// other workers carry on with. Per env, prep_ goes
 //   none -> pending      (the ending step, before its row is committed)
 //   pending -> running -> ready   (the background task)
 //   pending -> none      (the env's next task arrived first: it resets inline)
@@ -190,11 +193,12 @@ inline BasicVectorEnv<Env>::BasicVectorEnv(std::vector<std::unique_ptr<Env>> env
   const std::vector<int> cpus = allowed_cpus();
   const int num_cpus = static_cast<int>(cpus.size());
   caller_runs_tasks_ = pool_.caller_runs_tasks && batch_size_ == num_envs();
-  const int caller = caller_runs_tasks_ ? 1 : 0;
   const int threads = pool_.num_threads > 0
                           ? pool_.num_threads
-                          : std::max(1, std::min(num_envs(), num_cpus) - caller);
-  if (threads + caller <= num_cpus) {
+                          : std::max(1, std::min(num_envs(), num_cpus) - (caller_runs_tasks_ ? 1 : 0));
+  // Spinning workers must leave the caller thread a CPU: it runs Python between batches, and
+  // in async mode while the workers step.
+  if (threads + 1 <= num_cpus) {
     worker_spin_ = std::chrono::microseconds(pool_.idle_spin_us);
     // The caller waits for the batch's last tasks, which other CPUs run: it may spin longer.
     caller_spin_ = std::chrono::microseconds(10 * pool_.idle_spin_us);

@@ -211,7 +211,7 @@ void close_wakes_blocked_consumers(int consumers) {
 }
 
 // try_pop takes caller tasks only, in order, never blocks, and finds nothing once closed;
-// background tasks are popped only when no caller task waits, at most one per env queued;
+// pop takes background tasks before caller tasks, and at most one per env is queued;
 // a consumer spinning in pop() takes a task pushed while it spins.
 void try_pop_and_background() {
   TaskQueue queue(4);
@@ -223,8 +223,8 @@ void try_pop_and_background() {
   Task tasks[2] = {{0, TaskKind::kStep}, {1, TaskKind::kReset}};
   queue.push_bulk(tasks, 2);
   CHECK(queue.try_pop(out) && out.env_id == 0 && out.kind == TaskKind::kStep);
-  CHECK(queue.pop(out) && out.env_id == 1 && out.kind == TaskKind::kReset);
   CHECK(queue.pop(out) && out.env_id == 2 && out.kind == TaskKind::kPrepareReset);
+  CHECK(queue.pop(out) && out.env_id == 1 && out.kind == TaskKind::kReset);
   CHECK(!queue.try_pop(out));
 
   std::atomic<bool> got{false};
