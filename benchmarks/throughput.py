@@ -20,6 +20,10 @@ Peers:
     gym_async        the same in an AsyncVectorEnv (one worker process per environment)
     limit            bare ALE act() with random actions on native threads, no preprocessing
 
+Every native peer steps on the same number of CPUs: ale-py and EnvPool get min(num_envs, CPUs)
+worker threads, atari_vec its default (the same in async mode; one fewer in sync mode, where the
+thread that calls step() runs environments too).
+
 Peak memory per environment is measured for each peer in a fresh interpreter (this script
 re-run with a hidden flag): peak RSS minus the RSS right after imports, divided by num_envs.
 
@@ -164,7 +168,7 @@ class Setup:
     game: str
     num_envs: int  # environments actually used (gym peers may be capped)
     batch_size: int  # transitions per step/recv
-    num_threads: int
+    num_threads: int  # 0: the peer's own default (atari_vec)
 
 
 class Stepper:
@@ -289,7 +293,7 @@ class Measurement:
     requested_num_envs: int
     num_envs: int
     batch_size: int
-    num_threads: int
+    num_threads: int  # 0: the peer's own default (atari_vec)
     round: int
     position: int  # place of this peer in the round's order
     steps: int
@@ -674,7 +678,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--num-threads",
         type=int,
         default=0,
-        help="worker threads of atari_vec, ale-py and EnvPool; 0 (default) = min(num_envs, CPUs)",
+        help="worker threads of atari_vec, ale-py and EnvPool; 0 (default): min(num_envs, CPUs) "
+        "for ale-py and EnvPool, atari_vec's own default for atari_vec (one worker fewer in sync "
+        "mode, where the calling thread steps environments too: the same CPUs in use)",
     )
     p.add_argument(
         "--peers",
@@ -760,10 +766,11 @@ def setups_for(args: argparse.Namespace, game: str, index: int, n: int) -> list[
         elif peer in GYM_PEERS:
             m = min(n, args.gym_max_envs) if args.gym_max_envs else n
             out.append(Setup(peer, game, m, m, 1 if peer == "gym_sync" else m))
-        elif peer in ASYNC_PEERS:
-            out.append(Setup(peer, game, n, batch, threads))
         else:
-            out.append(Setup(peer, game, n, n, threads))
+            # atari_vec picks its own thread count unless one is given: in sync mode the thread
+            # in step() runs environments too, so its default has one worker fewer.
+            t = args.num_threads if peer.startswith("atari_vec") else threads
+            out.append(Setup(peer, game, n, batch if peer in ASYNC_PEERS else n, t))
     return out
 
 
