@@ -67,9 +67,10 @@ int main(int argc, char** argv) {
     apply_palette(lut, true, ale.getScreen().getArray(), pixels, (i & 1) ? a.data() : b.data());
   });
   const double pool = micros_per_call(iterations, [&](int) { max_inplace(a.data(), b.data(), pixels); });
-  const double resize_cv = micros_per_call(iterations, [&](int) {
+  // OpenCV's resize, for comparison, when this build has OpenCV.
+  const double resize_cv = have_opencv() ? micros_per_call(iterations, [&](int) {
     resize_area(a.data(), h, w, out.data(), kOut, kOut, 1);
-  });
+  }) : -1.0;
   const double resize_native = micros_per_call(iterations, [&](int) { resizer.run(a.data(), out.data()); });
   const double copy = micros_per_call(iterations, [&](int i) {
     std::memcpy(stack.data() + (i % kStack) * kOut * kOut, out.data(), out.size());
@@ -95,7 +96,11 @@ int main(int argc, char** argv) {
   std::printf("  %-28s %8.2f\n", "emulation (act x4)", emulate);
   std::printf("  %-28s %8.2f\n", "screen fetch + palette x2", 2 * fetch);
   std::printf("  %-28s %8.2f\n", "max-pool", pool);
-  std::printf("  %-28s %8.2f\n", "resize, cv::resize", resize_cv);
+  if (resize_cv >= 0) {
+    std::printf("  %-28s %8.2f\n", "resize, cv::resize", resize_cv);
+  } else {
+    std::printf("  %-28s %8s\n", "resize, cv::resize", "(no OpenCV in this build)");
+  }
   std::printf("  %-28s %8.2f\n", "resize, native kernel", resize_native);
   std::printf("  %-28s %8.2f\n", "stack write + copy out", copy);
   std::printf("  %-28s %8.2f\n", "queue + ring round trip", queueing);

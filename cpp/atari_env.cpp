@@ -66,6 +66,10 @@ AtariEnv::AtariEnv(const EnvConfig& config)
   pool_[0].assign(raw, 0);
   pool_[1].assign(raw, 0);
   stack_.assign(static_cast<std::size_t>(config_.stacked_bytes()), 0);
+  if (!resize_supported(screen_h_, screen_w_, config_.img_height, config_.img_width)) {
+    throw std::invalid_argument(
+        unsupported_resize_message(screen_h_, screen_w_, config_.img_height, config_.img_width));
+  }
   if (AreaResizer::supports(screen_h_, screen_w_, config_.img_height, config_.img_width)) {
     resizer_ = std::make_unique<AreaResizer>(screen_h_, screen_w_, config_.img_height,
                                              config_.img_width, config_.channels());

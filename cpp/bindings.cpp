@@ -359,6 +359,7 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "atari_vec native engine (private; use atari_vec.AtariVectorEnv)";
   m.attr("__version__") = ATARI_VEC_VERSION;
   m.attr("ALE_VERSION") = ALE_VERSION;
+  m.attr("HAVE_OPENCV") = have_opencv();
 
   py::enum_<AutoresetMode>(m, "AutoresetMode")
       .value("NEXT_STEP", AutoresetMode::kNextStep)
@@ -429,6 +430,10 @@ PYBIND11_MODULE(_core, m) {
         }
       },
       py::arg("path"), "Whether ALE has a game definition for the ROM file.");
+  m.def("resize_supported", &resize_supported, py::arg("src_h"), py::arg("src_w"),
+        py::arg("dst_h"), py::arg("dst_w"),
+        "Whether this build can resize src_h x src_w frames to dst_h x dst_w (same size, the "
+        "native kernel, or OpenCV when built with it).");
   m.def(
       "area_resize",
       [](py::array_t<uint8_t, py::array::c_style> src, int dst_h, int dst_w) {
@@ -443,6 +448,8 @@ PYBIND11_MODULE(_core, m) {
         py::array_t<uint8_t> out(shape);
         if (AreaResizer::supports(h, w, dst_h, dst_w)) {
           AreaResizer(h, w, dst_h, dst_w, c).run(src.data(), out.mutable_data());
+        } else if (!have_opencv()) {
+          throw py::value_error(unsupported_resize_message(h, w, dst_h, dst_w));
         } else {
           resize_area(src.data(), h, w, out.mutable_data(), dst_h, dst_w, c);
         }

@@ -1,8 +1,10 @@
 // frame_ops.cpp: palette lookup, max-pool and the INTER_AREA resize.
 #include "frame_ops.hpp"
 
+#ifdef ATARI_VEC_HAVE_OPENCV
 #include <opencv2/core/utility.hpp>
 #include <opencv2/imgproc.hpp>
+#endif
 
 #include <algorithm>
 #if defined(__x86_64__)
@@ -10,10 +12,29 @@
 #endif
 #include <cmath>
 #include <cstdlib>
+#include <stdexcept>
+#include <string>
 
 namespace atari_vec {
 
-void init_frame_ops() { cv::setNumThreads(0); }
+void init_frame_ops() {
+#ifdef ATARI_VEC_HAVE_OPENCV
+  cv::setNumThreads(0);
+#endif
+}
+
+bool have_opencv() {
+#ifdef ATARI_VEC_HAVE_OPENCV
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool resize_supported(int src_h, int src_w, int dst_h, int dst_w) {
+  return (src_h == dst_h && src_w == dst_w) || AreaResizer::supports(src_h, src_w, dst_h, dst_w) ||
+         have_opencv();
+}
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define ATARI_VEC_X86_DISPATCH 1
@@ -75,10 +96,25 @@ void max_inplace(uint8_t* dst, const uint8_t* src, std::size_t n) {
 
 void resize_area(const uint8_t* src, int src_h, int src_w, uint8_t* dst, int dst_h, int dst_w,
                  int channels) {
+#ifdef ATARI_VEC_HAVE_OPENCV
   const int type = channels == 1 ? CV_8UC1 : CV_8UC3;
   const cv::Mat in(src_h, src_w, type, const_cast<uint8_t*>(src));
   cv::Mat out(dst_h, dst_w, type, dst);
   cv::resize(in, out, out.size(), 0, 0, cv::INTER_AREA);
+#else
+  (void)src;
+  (void)dst;
+  (void)channels;
+  throw std::invalid_argument(unsupported_resize_message(src_h, src_w, dst_h, dst_w));
+#endif
+}
+
+std::string unsupported_resize_message(int src_h, int src_w, int dst_h, int dst_w) {
+  return "resizing " + std::to_string(src_h) + "x" + std::to_string(src_w) + " frames to " +
+         std::to_string(dst_h) + "x" + std::to_string(dst_w) +
+         " needs OpenCV (an integer shrink factor or an enlargement), and this build of "
+         "atari_vec has none: install OpenCV (apt-get install libopencv-imgproc-dev) and "
+         "reinstall atari_vec, or pick a size that shrinks by a non-integer factor, such as 84x84";
 }
 
 namespace {

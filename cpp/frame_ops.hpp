@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace atari_vec {
@@ -28,9 +29,17 @@ void apply_palette(const PaletteLut& lut, bool grayscale, const uint8_t* src, st
 // dst[i] = max(dst[i], src[i]).
 void max_inplace(uint8_t* dst, const uint8_t* src, std::size_t n);
 
-// Area-averaging resize with exactly OpenCV's INTER_AREA results (calls cv::resize).
+// Area-averaging resize with exactly OpenCV's INTER_AREA results (calls cv::resize). In a
+// build without OpenCV it throws std::invalid_argument (unsupported_resize_message).
 void resize_area(const uint8_t* src, int src_h, int src_w, uint8_t* dst, int dst_h, int dst_w,
                  int channels);
+
+// Whether this build has OpenCV (ATARI_VEC_HAVE_OPENCV).
+bool have_opencv();
+// Whether frames of src_h x src_w can be resized to dst_h x dst_w in this build: same size,
+// the native kernel (AreaResizer::supports), or OpenCV.
+bool resize_supported(int src_h, int src_w, int dst_h, int dst_w);
+std::string unsupported_resize_message(int src_h, int src_w, int dst_h, int dst_w);
 
 // OpenCV's INTER_AREA for one fixed geometry, reimplemented with precomputed weights.
 //

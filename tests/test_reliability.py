@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 
 import atari_vec
+from atari_vec import _core
 
 ROOT = Path(__file__).resolve().parent.parent
 CYCLES = int(os.environ.get("ATARI_VEC_RELIABILITY_CYCLES", "200"))
@@ -462,7 +463,9 @@ GUARDED_RESIZE = """
         pytest.param((210, 160, 1, 84, 84), id="gray-84-native"),
         pytest.param((210, 160, 3, 84, 84), id="rgb-84-native"),
         pytest.param((210, 160, 1, 42, 42), id="gray-42-native"),
-        pytest.param((210, 160, 1, 250, 170), id="upscale-opencv"),
+        pytest.param((210, 160, 1, 250, 170), id="upscale-opencv",
+                     marks=pytest.mark.skipif(not _core.HAVE_OPENCV,
+                                              reason="built without OpenCV: no such resize")),
     ],
 )
 def test_resize_reads_nothing_past_the_frame(geometry):

@@ -18,6 +18,17 @@ def oracle(img: np.ndarray, h: int, w: int) -> np.ndarray:
     return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
 
 
+def resize_or_refusal(img: np.ndarray, h: int, w: int):
+    """The native-or-OpenCV resize, or None where this build (without OpenCV) must refuse."""
+    src_h, src_w = img.shape[:2]
+    if not _core.resize_supported(src_h, src_w, h, w):
+        assert not _core.HAVE_OPENCV
+        with pytest.raises(ValueError, match="needs OpenCV"):
+            _core.area_resize(img, h, w)
+        return None
+    return _core.area_resize(img, h, w)
+
+
 @pytest.mark.parametrize("h, w", SIZES)
 @pytest.mark.parametrize("channels", [1, 3])
 def test_random_atari_sized_images(h, w, channels):
@@ -25,8 +36,12 @@ def test_random_atari_sized_images(h, w, channels):
     shape = (210, 160) if channels == 1 else (210, 160, 3)
     for _ in range(5):
         img = rng.integers(0, 256, size=shape, dtype=np.uint8)
-        out, native = _core.area_resize(img, h, w)
-        assert native == ((h, w) != (105, 80))  # both factors integral: OpenCV's fast path
+        result = resize_or_refusal(img, h, w)
+        if result is None:
+            assert (h, w) == (105, 80)  # both factors integral: OpenCV's fast path
+            continue
+        out, native = result
+        assert native == ((h, w) != (105, 80))
         np.testing.assert_array_equal(out, oracle(img, h, w))
 
 
@@ -39,10 +54,24 @@ def test_random_images_of_random_sizes():
         channels = rng.choice([1, 3])
         shape = (sh, sw) if channels == 1 else (sh, sw, 3)
         img = rng.integers(0, 256, size=shape, dtype=np.uint8)
-        out, native = _core.area_resize(img, int(dh), int(dw))
+        result = resize_or_refusal(img, int(dh), int(dw))
+        if result is None:
+            continue
+        out, native = result
         native_runs += native
         np.testing.assert_array_equal(out, oracle(img, int(dh), int(dw)), f"{shape} -> {dh}x{dw}")
     assert native_runs > 250  # most shrinking geometries take the native kernel
+
+
+def test_what_needs_opencv():
+    # Same size and non-integer shrinking never need OpenCV; integer factors and
+    # enlargements do, and a build without it refuses them with ValueError, env included.
+    assert _core.resize_supported(210, 160, 84, 84) and _core.resize_supported(210, 160, 210, 160)
+    for h, w in ((105, 80), (250, 170), (420, 320)):
+        assert _core.resize_supported(210, 160, h, w) == _core.HAVE_OPENCV
+        if not _core.HAVE_OPENCV:
+            with pytest.raises(ValueError, match="needs OpenCV"):
+                atari_vec.AtariVectorEnv("pong", 1, img_height=h, img_width=w)
 
 
 def test_extreme_values():

@@ -209,13 +209,30 @@ void geometries(const std::string& rom, long steps) {
     bool grayscale;
     int height, width, stack;
   };
+  // 250x170 (an enlargement) and 105x80 (integer factors) take OpenCV's paths: a build
+  // without OpenCV (the sanitizer builds) must refuse them at construction, with a reason.
+  CHECK(resize_supported(210, 160, 84, 84) && resize_supported(210, 160, 210, 160));
   for (const Geometry& g : {Geometry{false, 84, 84, 4}, Geometry{true, 250, 170, 2},
-                            Geometry{false, 210, 160, 1}, Geometry{true, 42, 42, 1}}) {
+                            Geometry{false, 210, 160, 1}, Geometry{true, 42, 42, 1},
+                            Geometry{true, 105, 80, 2}}) {
     EnvConfig env = base_config(rom, 100);
     env.grayscale = g.grayscale;
     env.img_height = g.height;
     env.img_width = g.width;
     env.stack_num = g.stack;
+    if (!resize_supported(210, 160, g.height, g.width)) {
+      CHECK(!have_opencv());
+      std::string error;
+      try {
+        AtariEnv refused(env);
+      } catch (const std::invalid_argument& e) {
+        error = e.what();
+      }
+      CHECK_MSG(error.find("needs OpenCV") != std::string::npos,
+                "geometry " + std::to_string(g.height) + "x" + std::to_string(g.width) +
+                    " without OpenCV: got '" + error + "'");
+      continue;
+    }
     Driver d(env, 2, 1, 2, AutoresetMode::kNextStep);
     d.reset({0, 1}, -1);
     for (long i = 0; i < steps / 2; ++i) {
