@@ -37,7 +37,8 @@ void PoolConfig::validate() const {
   require(batch_size >= 0 && batch_size <= num_envs,
           "batch_size must be in [0, num_envs=" + std::to_string(num_envs) + "]" + got(batch_size));
   require(num_threads >= 0, "num_threads must be non-negative" + got(num_threads));
-  require(idle_spin_us >= 0, "idle_spin_us must be non-negative" + got(idle_spin_us));
+  require(idle_spin_us >= 0 && idle_spin_us <= 100000,
+          "idle_spin_us must be in [0, 100000]" + got(idle_spin_us));
   require(thread_affinity_offset >= -1,
           "thread_affinity_offset must be -1 (no affinity) or a CPU offset" +
               got(thread_affinity_offset));

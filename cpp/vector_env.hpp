@@ -22,7 +22,7 @@
 // any step, so it overlaps the rest of this batch and the next, which the caller thread and
 // other workers carry on with. Per env, prep_ goes
 //   none -> pending      (the ending step, before its row is committed)
-//   pending -> running -> ready   (the background task)
+//   pending -> running -> ready   (the background task; -> none if the reset threw)
 //   pending -> none      (the env's next task arrived first: it resets inline)
 //   running -> handoff   (the next step arrived mid-reset: the background task finishes it)
 //   ready -> none        (the next step or reset consumes it)
@@ -312,8 +312,9 @@ inline void BasicVectorEnv<Env>::send(const int32_t* actions, const float* stren
   for (int i = 0; i < batch_size_; ++i) {
     const int32_t e = last_ids_[static_cast<std::size_t>(i)];
     // An env with a prepared reset may be in a worker's hands right now; its next step is
-    // that reset, which ignores the action, so the action is not passed on. (Only this env's
-    // own next task moves prep_ back to none, so the state read here cannot go stale.)
+    // that reset, which ignores the action, so the action is not passed on. (Besides this
+    // env's own next task, only quiesce() and reset() move prep_ back to none, and they run
+    // on this thread, so the state read here cannot go stale.)
     if (prep_[e].load(std::memory_order_acquire) == kNone) {
       envs_[static_cast<std::size_t>(e)]->set_action(actions[i], strengths ? strengths[i] : 1.0f);
     }
@@ -405,11 +406,14 @@ inline void BasicVectorEnv<Env>::run_task(const Task& task) {
   bool ended = false;     // SAME_STEP: this step ended the episode, reset follows here
   bool finished = false;  // this step ended the episode (any mode)
   bool show_final = false;  // report an env whose reset is prepared: its final state
+  if (task.kind == TaskKind::kPrepareReset) {  // produces no row of its own
+    run_reset_ahead(task.env_id);
+    return;
+  }
   try {
     switch (task.kind) {
       case TaskKind::kPrepareReset:
-        run_reset_ahead(task.env_id);
-        return;
+        break;  // handled above
       case TaskKind::kReset:
         // After quiesce() the env is none or ready; reset() discarded ready ones with a seed.
         if (prep_[task.env_id].exchange(kNone, std::memory_order_acq_rel) != kReady) env.reset();
@@ -500,17 +504,22 @@ template <class Env>
 inline void BasicVectorEnv<Env>::run_reset_ahead(int env_id) {
   uint8_t s = kPending;
   if (!prep_[env_id].compare_exchange_strong(s, kRunning, std::memory_order_acq_rel)) return;
+  // A reset that throws here is not reported: the env goes back to none, so the task that
+  // needs the reset (its next step, or reset()) runs it again inline, in the ordinary way,
+  // and a failure there is reported with that task's batch.
+  bool ok = true;
   try {
     envs_[static_cast<std::size_t>(env_id)]->reset();
   } catch (...) {
-    store_error();  // reported with the step that consumes this reset
+    ok = false;
   }
-  resets_ahead_.fetch_add(1, std::memory_order_relaxed);
+  if (ok) resets_ahead_.fetch_add(1, std::memory_order_relaxed);
+  const uint8_t done = ok ? kReady : kNone;
   s = kRunning;
-  if (prep_[env_id].compare_exchange_strong(s, kReady, std::memory_order_acq_rel)) return;
+  if (prep_[env_id].compare_exchange_strong(s, done, std::memory_order_acq_rel)) return;
   // kHandoff: the env's step was popped while the reset ran and left its row to us.
   handoffs_.fetch_add(1, std::memory_order_relaxed);
-  prep_[env_id].store(kReady, std::memory_order_relaxed);
+  prep_[env_id].store(done, std::memory_order_relaxed);
   run_task(Task{env_id, TaskKind::kStep});
 }
 

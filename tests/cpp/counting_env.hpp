@@ -35,6 +35,7 @@ class CountingEnv {
   struct Options {
     int episode_length = 3;
     int64_t fault_at_step = -1;  // step() throws once total_steps reaches this
+    int64_t fault_at_reset = -1;  // the reset() call with this number (from 1) throws, changing nothing
     int slow_step_us = 0;        // every step() sleeps this long
     bool jitter = true;          // random short spins, so completion order gets shuffled
   };
@@ -58,6 +59,10 @@ class CountingEnv {
   // seeded one replaces it, and an unseeded reset too many still shows.
   void reset() {
     enter();
+    if (++reset_calls_ == options_.fault_at_reset) {
+      leave();
+      throw std::runtime_error("injected reset fault in env " + std::to_string(id_));
+    }
     episode_steps_ = 0;
     resets_ = seed_ >= 0 ? 1 : resets_ + 1;
     reward_ = 0;
@@ -113,6 +118,7 @@ class CountingEnv {
   int64_t total_steps() const { return total_steps_; }
   int64_t resets() const { return resets_; }
   std::thread::id step_thread() const { return step_thread_; }  // of the last step()
+  float last_strength() const { return last_strength_; }
 
  private:
   void enter() {
@@ -146,6 +152,7 @@ class CountingEnv {
   int64_t episode_return_ = 0;
   float last_strength_ = 1.0f;
   std::thread::id step_thread_;
+  int64_t reset_calls_ = 0;  // every reset() call, the failed one included
 };
 
 }  // namespace testing
