@@ -448,9 +448,7 @@ PYBIND11_MODULE(_core, m) {
         py::array_t<uint8_t> out(shape);
         if (AreaResizer::supports(h, w, dst_h, dst_w)) {
           AreaResizer(h, w, dst_h, dst_w, c).run(src.data(), out.mutable_data());
-        } else if (!have_opencv()) {
-          throw py::value_error(unsupported_resize_message(h, w, dst_h, dst_w));
-        } else {
+        } else {  // without OpenCV this throws std::invalid_argument: ValueError
           resize_area(src.data(), h, w, out.mutable_data(), dst_h, dst_w, c);
         }
         return py::make_tuple(out, AreaResizer::supports(h, w, dst_h, dst_w));

@@ -1,9 +1,9 @@
 // task_queue.hpp: the queue of env tasks from the caller thread to the workers.
 //
 // Two bounded FIFO rings guarded by one mutex: the caller's tasks, and background tasks
-// that workers queue for themselves (resets prepared ahead), which workers take first. Capacities are fixed at construction and pushes never allocate; the
-// pool never has more than one caller task per env queued, so that capacity (num_envs) is
-// never exceeded, and push_bulk throws if a bug ever tried; a background task is queued at
+// that workers queue for themselves (resets prepared ahead), which workers take first.
+// Capacities are fixed at construction and pushes never allocate; the pool never has more
+// than one caller task per env queued, so that capacity (num_envs) is never exceeded, and push_bulk throws if a bug ever tried; a background task is queued at
 // most once per env at a time (a second push for the same env is dropped).
 // Producers: the caller thread (push_bulk), workers (push_background). Consumers: any
 // worker (pop), and the caller thread helping while it waits for a batch (try_pop, caller
@@ -114,8 +114,7 @@ class TaskQueue {
   void close() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      closed_ = true;
-      closed_flag_.store(true, std::memory_order_release);
+      closed_.store(true, std::memory_order_release);
     }
     ready_.notify_all();
   }
@@ -132,7 +131,7 @@ class TaskQueue {
     const auto deadline = std::chrono::steady_clock::now() + spin;
     for (unsigned i = 1;; ++i) {
       if (queued_.load(std::memory_order_acquire) > 0 ||
-          closed_flag_.load(std::memory_order_acquire)) {
+          closed_.load(std::memory_order_acquire)) {
         return;
       }
       cpu_relax();
@@ -149,10 +148,10 @@ class TaskQueue {
   std::vector<char> background_queued_;  // per env: a background task is queued
   std::size_t background_head_ = 0;
   std::size_t background_size_ = 0;
-  bool closed_ = false;
-  // Mirrors of size_ + background_size_ and closed_ for spinning without the mutex.
+  // Written under the mutex, atomic so a spinning pop can watch it without the mutex.
+  std::atomic<bool> closed_{false};
+  // size_ + background_size_, for the same reason.
   std::atomic<std::size_t> queued_{0};
-  std::atomic<bool> closed_flag_{false};
 };
 
 }  // namespace atari_vec

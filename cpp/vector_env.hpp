@@ -126,7 +126,8 @@ class BasicVectorEnv {
   // kReset: the env is reset (prepared, or inline now); kHandedOff: the background reset is
   // still running and will finish this task; kNothing: no reset was prepared.
   Settled settle_reset_ahead(int env_id, Env& env);
-  void write_row(const Env& env, const RowRef& ref, int env_id) const;
+  // A row's outcome and info fields (the observation is written by the caller).
+  void write_outcome(const RowRef& ref, int env_id, const StepOutcome& o) const;
   void store_error();
 
   PoolConfig pool_;
@@ -461,19 +462,13 @@ inline void BasicVectorEnv<Env>::run_task(const Task& task) {
     out.episode_return[row] = static_cast<float>(stats.episode_return);
     out.episode_length[row] = stats.episode_length;
     if (show_final) {
-      const StepOutcome& o = final_outcome_[static_cast<std::size_t>(task.env_id)];
       std::memcpy(out.obs + row * stacked_bytes_,
                   final_obs_.data() + static_cast<std::size_t>(task.env_id) * stacked_bytes_,
                   stacked_bytes_);
-      out.reward[row] = o.reward;
-      out.terminated[row] = o.terminated;
-      out.truncated[row] = o.truncated;
-      out.env_id[row] = task.env_id;
-      out.lives[row] = o.lives;
-      out.frame_number[row] = o.frame_number;
-      out.episode_frame_number[row] = o.episode_frame_number;
+      write_outcome(ref, task.env_id, final_outcome_[static_cast<std::size_t>(task.env_id)]);
     } else {
-      write_row(env, ref, task.env_id);
+      env.write_observation(out.obs + row * stacked_bytes_);
+      write_outcome(ref, task.env_id, env.outcome());
     }
     if (finished && reset_ahead_) {
       // Keep the final state for a report, then let an idle worker run the next reset.
@@ -551,11 +546,10 @@ inline typename BasicVectorEnv<Env>::Settled BasicVectorEnv<Env>::settle_reset_a
 }
 
 template <class Env>
-inline void BasicVectorEnv<Env>::write_row(const Env& env, const RowRef& ref, int env_id) const {
+inline void BasicVectorEnv<Env>::write_outcome(const RowRef& ref, int env_id,
+                                               const StepOutcome& o) const {
   const BatchBuffers& out = *ref.buffers;
   const std::size_t row = static_cast<std::size_t>(ref.row);
-  const StepOutcome o = env.outcome();
-  env.write_observation(out.obs + row * stacked_bytes_);
   out.reward[row] = o.reward;
   out.terminated[row] = o.terminated;
   out.truncated[row] = o.truncated;
