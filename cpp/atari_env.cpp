@@ -127,9 +127,20 @@ void AtariEnv::grab_screen(uint8_t* dst) {
                 static_cast<std::size_t>(screen_h_) * screen_w_, dst);
 }
 
+void AtariEnv::grab_last_screen() {
+  if (!(config_.maxpool && config_.grayscale)) {
+    grab_screen(pool_[0].data());
+    return;
+  }
+  apply_gray_max(lut_, ale_->getScreen().getArray(), pool_[1].data(), pool_[0].size(),
+                 pool_[0].data());
+  last_pooled_ = true;
+}
+
 void AtariEnv::push_pooled_frame() {
   uint8_t* last = pool_[0].data();
-  if (config_.maxpool) max_inplace(last, pool_[1].data(), pool_[0].size());
+  if (config_.maxpool && !last_pooled_) max_inplace(last, pool_[1].data(), pool_[0].size());
+  last_pooled_ = false;
   uint8_t* slot = stack_.data() + static_cast<std::size_t>(stack_head_) * config_.frame_bytes();
   if (config_.img_height == screen_h_ && config_.img_width == screen_w_) {
     std::memcpy(slot, last, pool_[0].size());
@@ -195,7 +206,8 @@ void AtariEnv::step() {
         (config_.episodic_life && state_.life_lost)) {
       break;
     }
-    if (left <= 2) grab_screen(pool_[left - 1].data());
+    if (left == 2) grab_screen(pool_[1].data());
+    if (left == 1) grab_last_screen();
   }
   push_pooled_frame();
   state_.lives = ale_->lives();

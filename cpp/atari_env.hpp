@@ -85,6 +85,9 @@ class AtariEnv {
  private:
   void load_rom();
   void grab_screen(uint8_t* dst);
+  // The step's last frame into pool_[0]; in gray with max-pooling, already pooled with
+  // pool_[1] (last_pooled_ set, so push_pooled_frame skips its max).
+  void grab_last_screen();
   void push_pooled_frame();
 
   EnvConfig config_;
@@ -99,6 +102,7 @@ class AtariEnv {
   EpisodeState state_;
   // The last two frames of a step, in palette colours: [0] the last, [1] the one before.
   std::vector<uint8_t> pool_[2];
+  bool last_pooled_ = false;    // pool_[0] already holds max(pool_[0], pool_[1])
   std::vector<uint8_t> stack_;  // stack_num frames, circular
   int stack_head_ = 0;          // slot the next frame goes to; also the oldest frame
   int64_t steps_taken_ = 0;     // only for config_.fault_after_steps

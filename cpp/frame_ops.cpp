@@ -67,6 +67,24 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void lookup_vbmi(
   }
   for (; i < n; ++i) dst[i] = table[src[i]];
 }
+
+// lookup_vbmi followed by a max with `other`, in one pass.
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void lookup_max_vbmi(
+    const uint8_t* table, const uint8_t* src, const uint8_t* other, std::size_t n, uint8_t* dst) {
+  const __m512i t0 = _mm512_loadu_si512(table);
+  const __m512i t1 = _mm512_loadu_si512(table + 64);
+  const __m512i t2 = _mm512_loadu_si512(table + 128);
+  const __m512i t3 = _mm512_loadu_si512(table + 192);
+  std::size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const __m512i idx = _mm512_loadu_si512(src + i);
+    const __m512i low = _mm512_permutex2var_epi8(t0, idx, t1);
+    const __m512i high = _mm512_permutex2var_epi8(t2, idx, t3);
+    const __m512i gray = _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), low, high);
+    _mm512_storeu_si512(dst + i, _mm512_max_epu8(gray, _mm512_loadu_si512(other + i)));
+  }
+  for (; i < n; ++i) dst[i] = std::max(table[src[i]], other[i]);
+}
 #endif
 
 void apply_palette(const PaletteLut& lut, bool grayscale, const uint8_t* src, std::size_t pixels,
@@ -87,6 +105,17 @@ void apply_palette(const PaletteLut& lut, bool grayscale, const uint8_t* src, st
     dst[3 * i + 1] = c[1];
     dst[3 * i + 2] = c[2];
   }
+}
+
+void apply_gray_max(const PaletteLut& lut, const uint8_t* src, const uint8_t* other,
+                    std::size_t pixels, uint8_t* dst) {
+#ifdef ATARI_VEC_X86_DISPATCH
+  if (cpu_has_vbmi()) {
+    lookup_max_vbmi(lut.gray.data(), src, other, pixels, dst);
+    return;
+  }
+#endif
+  for (std::size_t i = 0; i < pixels; ++i) dst[i] = std::max(lut.gray[src[i]], other[i]);
 }
 
 void max_inplace(uint8_t* dst, const uint8_t* src, std::size_t n) {
@@ -264,6 +293,12 @@ static bool cpu_has_avx512() {
   return has;
 }
 
+static bool cpu_has_avx512bw() {
+  static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl");
+  return has;
+}
+
 // The tap loop for 16 output values at a time with no gathers: the source values of a group
 // lie in a 32-float window starting at group_base, and each tap picks its 16 from the
 // window with one two-register permute. Multiply and add stay separate, as above.
@@ -353,7 +388,96 @@ ATARI_VEC_CLONES void AreaResizer::resample_row(const uint8_t* row, float* out) 
   }
 }
 
+#ifdef ATARI_VEC_X86_DISPATCH
+// The whole frame with AVX-512, for one channel and at most kMaxGroups groups of 16 output
+// values. Same float operations in the same order as run()'s portable loops; what changes is
+// where the values live: each source row is converted 16 bytes at a time, its resampled
+// values stay in registers, and so do the running sums of the output row, so nothing goes
+// through row_a_, row_b_ or sum_.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void store_rounded_avx512(
+    const __m512* sum, const __mmask16* mask, int groups, uint8_t* out) {
+  for (int g = 0; g < groups; ++g) {
+    // cvtps2dq rounds half to even (default MXCSR), as cvRound; clamp, then narrow.
+    const __m512i v = _mm512_max_epi32(_mm512_cvtps_epi32(sum[g]), _mm512_setzero_si512());
+    _mm_mask_storeu_epi8(out + 16 * g, mask[g], _mm512_cvtusepi32_epi8(v));
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void AreaResizer::run_avx512(
+    const uint8_t* src, uint8_t* dst) {
+  const int width = dst_w_;
+  const int groups = (width + 15) / 16;
+  __mmask16 mask[kMaxGroups];
+  for (int g = 0; g < kMaxGroups; ++g) {
+    const int left = width - 16 * g;
+    mask[g] = left >= 16 ? static_cast<__mmask16>(0xFFFF)
+                         : left > 0 ? static_cast<__mmask16>((1u << left) - 1) : 0;
+  }
+  // Each group's 32-value window is read straight from the source bytes; the masks keep the
+  // reads inside the row where a window would run past it.
+  __mmask16 lo_mask[kMaxGroups], hi_mask[kMaxGroups];
+  for (int g = 0; g < kMaxGroups; ++g) {
+    const int valid = g < groups ? src_w_ - group_base_[static_cast<std::size_t>(g)] : 0;
+    lo_mask[g] = valid >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1);
+    const int rest = valid - 16;
+    hi_mask[g] = rest >= 16 ? static_cast<__mmask16>(0xFFFF)
+                            : rest > 0 ? static_cast<__mmask16>((1u << rest) - 1) : 0;
+  }
+  const int* lane = group_lane_.data();
+  const float* w = tap_weight_.data();
+  __m512 cur[kMaxGroups], sum[kMaxGroups];
+  for (int g = 0; g < kMaxGroups; ++g) sum[g] = _mm512_setzero_ps();
+  int cur_src = -1;
+  int dst_row = row_taps_.front().dst_row;
+  for (const RowTap& tap : row_taps_) {
+    if (tap.src_row != cur_src) {
+      const uint8_t* row = src + static_cast<std::size_t>(tap.src_row) * src_w_;
+      for (int g = 0; g < kMaxGroups; ++g) {
+        if (g >= groups) break;
+        const uint8_t* base = row + group_base_[static_cast<std::size_t>(g)];
+        const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(lo_mask[g], base)));
+        const __m512 hi =
+            _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(hi_mask[g], base + 16)));
+        const std::size_t i = 16 * static_cast<std::size_t>(g);
+        __m512 acc = _mm512_mul_ps(
+            _mm512_permutex2var_ps(lo, _mm512_maskz_loadu_epi32(mask[g], lane + i), hi),
+            _mm512_maskz_loadu_ps(mask[g], w + i));
+        for (int t = 1; t < taps_per_col_; ++t) {
+          const std::size_t o = static_cast<std::size_t>(t) * width + i;
+          const __m512 v =
+              _mm512_permutex2var_ps(lo, _mm512_maskz_loadu_epi32(mask[g], lane + o), hi);
+          acc = _mm512_add_ps(acc, _mm512_mul_ps(v, _mm512_maskz_loadu_ps(mask[g], w + o)));
+        }
+        cur[g] = acc;
+      }
+      cur_src = tap.src_row;
+    }
+    const __m512 beta = _mm512_set1_ps(tap.weight);
+    if (tap.dst_row != dst_row) {
+      store_rounded_avx512(sum, mask, groups, dst + static_cast<std::size_t>(dst_row) * width);
+      for (int g = 0; g < kMaxGroups; ++g) {
+        if (g >= groups) break;
+        sum[g] = _mm512_mul_ps(beta, cur[g]);
+      }
+      dst_row = tap.dst_row;
+    } else {
+      for (int g = 0; g < kMaxGroups; ++g) {
+        if (g >= groups) break;
+        sum[g] = _mm512_add_ps(sum[g], _mm512_mul_ps(beta, cur[g]));
+      }
+    }
+  }
+  store_rounded_avx512(sum, mask, groups, dst + static_cast<std::size_t>(dst_row) * width);
+}
+#endif
+
 ATARI_VEC_CLONES void AreaResizer::run(const uint8_t* src, uint8_t* dst) {
+#ifdef ATARI_VEC_X86_DISPATCH
+  if (channels_ == 1 && !group_base_.empty() && dst_w_ <= 16 * kMaxGroups && cpu_has_avx512bw()) {
+    run_avx512(src, dst);
+    return;
+  }
+#endif
   const std::size_t width = static_cast<std::size_t>(dst_w_) * channels_;
   const std::size_t src_stride = static_cast<std::size_t>(src_w_) * channels_;
   float* cur = row_a_.data();

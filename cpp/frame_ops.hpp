@@ -26,6 +26,11 @@ struct PaletteLut {
 void apply_palette(const PaletteLut& lut, bool grayscale, const uint8_t* src, std::size_t pixels,
                    uint8_t* dst);
 
+// dst[i] = max(gray(src[i]), other[i]): the last frame of a step mapped and max-pooled in
+// one pass (apply_palette to gray, then max_inplace, gives the same bytes).
+void apply_gray_max(const PaletteLut& lut, const uint8_t* src, const uint8_t* other,
+                    std::size_t pixels, uint8_t* dst);
+
 // dst[i] = max(dst[i], src[i]).
 void max_inplace(uint8_t* dst, const uint8_t* src, std::size_t n);
 
@@ -63,6 +68,8 @@ class AreaResizer {
     float weight;
   };
   void resample_row(const uint8_t* row, float* out);
+  static constexpr int kMaxGroups = 8;  // run_avx512: output rows of up to 128 values
+  void run_avx512(const uint8_t* src, uint8_t* dst);
 
   int src_w_, dst_w_, channels_;
   int taps_per_col_ = 0;           // padded: every output value has this many taps
