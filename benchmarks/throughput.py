@@ -21,8 +21,8 @@ Peers:
     limit            bare ALE act() with random actions on native threads, no preprocessing
 
 Every native peer steps on the same number of CPUs: ale-py and EnvPool get min(num_envs, CPUs)
-worker threads, atari_vec its default (the same in async mode; one fewer in sync mode, where the
-thread that calls step() runs environments too).
+worker threads, atari_vec its default (one fewer: the thread that calls step() or recv() runs
+environments too).
 
 Peak memory per environment is measured for each peer in a fresh interpreter (this script
 re-run with a hidden flag): peak RSS minus the RSS right after imports, divided by num_envs.
@@ -679,8 +679,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=int,
         default=0,
         help="worker threads of atari_vec, ale-py and EnvPool; 0 (default): min(num_envs, CPUs) "
-        "for ale-py and EnvPool, atari_vec's own default for atari_vec (one worker fewer in sync "
-        "mode, where the calling thread steps environments too: the same CPUs in use)",
+        "for ale-py and EnvPool, atari_vec's own default for atari_vec (one worker fewer, "
+        "as the calling thread steps environments too: the same CPUs in use)",
     )
     p.add_argument(
         "--peers",
@@ -767,8 +767,8 @@ def setups_for(args: argparse.Namespace, game: str, index: int, n: int) -> list[
             m = min(n, args.gym_max_envs) if args.gym_max_envs else n
             out.append(Setup(peer, game, m, m, 1 if peer == "gym_sync" else m))
         else:
-            # atari_vec picks its own thread count unless one is given: in sync mode the thread
-            # in step() runs environments too, so its default has one worker fewer.
+            # atari_vec picks its own thread count unless one is given: the thread in step()
+            # or recv() runs environments too, so its default has one worker fewer.
             t = args.num_threads if peer.startswith("atari_vec") else threads
             out.append(Setup(peer, game, n, batch if peer in ASYNC_PEERS else n, t))
     return out

@@ -52,8 +52,9 @@ struct PoolConfig {
   // env's next step will need (it does not depend on the action) before that step is sent.
   // Invisible in results; off while envs must stay renderable in their final state.
   bool reset_ahead = true;
-  // Synchronous mode only (batch_size == num_envs): the thread waiting for a batch runs
-  // queued tasks of it too, instead of sleeping until a worker wakes it.
+  // The thread waiting for a batch runs queued steps too, instead of sleeping until a
+  // worker wakes it. In async mode the task it is running when its batch completes finishes
+  // first, so recv() may return up to one step late (the step is useful work all the same).
   bool caller_runs_tasks = true;
   // How long an idle worker spins, watching the queue, before it sleeps. Used only when the
   // workers leave a CPU to the caller thread: a spinner must never take a CPU from a thread

@@ -72,7 +72,7 @@ class BasicVectorEnv {
   int num_envs() const { return static_cast<int>(envs_.size()); }
   int batch_size() const { return batch_size_; }
   int num_threads() const { return static_cast<int>(workers_.size()); }
-  // Synchronous mode with PoolConfig::caller_runs_tasks: wait_batch() runs queued tasks.
+  // PoolConfig::caller_runs_tasks: wait_batch() runs queued tasks.
   bool caller_runs_tasks() const { return caller_runs_tasks_; }
   int num_blocks() const { return ring_->num_blocks(); }
   AutoresetMode autoreset_mode() const { return pool_.autoreset_mode; }
@@ -197,7 +197,7 @@ inline BasicVectorEnv<Env>::BasicVectorEnv(std::vector<std::unique_ptr<Env>> env
 
   const std::vector<int> cpus = allowed_cpus();
   const int num_cpus = static_cast<int>(cpus.size());
-  caller_runs_tasks_ = pool_.caller_runs_tasks && batch_size_ == num_envs();
+  caller_runs_tasks_ = pool_.caller_runs_tasks;
   const int threads = pool_.num_threads > 0
                           ? pool_.num_threads
                           : std::max(1, std::min(num_envs(), num_cpus) - (caller_runs_tasks_ ? 1 : 0));

@@ -85,9 +85,9 @@ class AtariVectorEnv(VectorEnv):
         num_envs: number of environments.
         batch_size: results per ``recv``; 0 means ``num_envs`` (synchronous). Smaller values make
             ``recv`` return the first ``batch_size`` environments to finish, ids in ``info["env_id"]``.
-        num_threads: worker threads; 0 picks ``min(num_envs, CPUs available)``, one less (at
-            least one) in synchronous mode, where the thread waiting in ``step``/``recv`` runs
-            environment steps as well.
+        num_threads: worker threads; 0 picks ``min(num_envs, CPUs available)`` minus one (at
+            least one), because the thread waiting in ``step``/``recv`` runs environment steps
+            as well.
         thread_affinity_offset: pin worker i to the ``(offset + i)``-th CPU this process may use;
             -1 leaves threads unpinned. A failure to pin raises ``OSError``.
         autoreset_mode: ``NEXT_STEP``, ``SAME_STEP`` (``final_obs``/``final_info`` in ``info``) or
