@@ -53,8 +53,9 @@ struct PoolConfig {
   // Invisible in results; off while envs must stay renderable in their final state.
   bool reset_ahead = true;
   // The thread waiting for a batch runs queued steps too, instead of sleeping until a
-  // worker wakes it. In async mode the task it is running when its batch completes finishes
-  // first, so recv() may return up to one step late (the step is useful work all the same).
+  // worker wakes it. The task it is running when its batch completes (or its timeout
+  // passes) finishes first, so recv() may return that much late: one step, or a step and
+  // the reset it runs inline (useful work all the same).
   bool caller_runs_tasks = true;
   // How long an idle worker spins, watching the queue, before it sleeps. Used only when the
   // workers leave a CPU to the caller thread: a spinner must never take a CPU from a thread

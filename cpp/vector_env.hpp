@@ -127,7 +127,7 @@ class BasicVectorEnv {
   // still running and will finish this task; kNothing: no reset was prepared.
   Settled settle_reset_ahead(int env_id, Env& env);
   // A row's outcome and info fields (the observation is written by the caller).
-  void write_outcome(const RowRef& ref, int env_id, const StepOutcome& o);
+  void write_outcome(const RowRef& ref, int env_id, const StepOutcome& o) const;
   void store_error();
 
   PoolConfig pool_;
@@ -138,7 +138,7 @@ class BasicVectorEnv {
   std::unique_ptr<ResultRing> ring_;
   std::vector<Task> task_scratch_;
   std::vector<Task> order_scratch_;   // send(): the batch's tasks, last lives first
-  std::vector<int32_t> last_lives_;   // per env: lives in its last row (written by its task)
+  std::vector<int32_t> last_lives_;   // per env: lives in its last row received (caller thread)
   std::vector<char> reset_scratch_;
   std::vector<int32_t> last_ids_;
   std::vector<std::thread> workers_;
@@ -331,7 +331,8 @@ inline void BasicVectorEnv<Env>::send(const int32_t* actions, const float* stren
     // lives left on the last one). Episodes mostly end on such a step, and the reset
     // it queues then starts early in this batch. Started late, a reset (about 20 steps of
     // emulation) can outlast the next batch's other steps, and that batch waits for it.
-    // Only the order of the queue changes: every row is the same.
+    // Only the order of the queue changes: each env's own results are the same (in async
+    // mode, which envs make up a batch depends on timing anyway).
     std::size_t n = 0;
     for (int pass = 0; pass < 2; ++pass) {
       for (int i = 0; i < batch_size_; ++i) {
@@ -376,8 +377,11 @@ inline int BasicVectorEnv<Env>::finish_batch() {
   ++next_block_;
   received_ += batch_size_;
   awaiting_send_ = true;
-  // Rows are complete, so the env ids are final; read them from the caller's array.
-  std::memcpy(last_ids_.data(), ring_->buffers(block).env_id, sizeof(int32_t) * batch_size_);
+  // Rows are complete, so the env ids are final; read them from the caller's array (and
+  // the lives that send() orders the next tasks by).
+  const BatchBuffers& out = ring_->buffers(block);
+  std::memcpy(last_ids_.data(), out.env_id, sizeof(int32_t) * batch_size_);
+  for (int i = 0; i < batch_size_; ++i) last_lives_[static_cast<std::size_t>(out.env_id[i])] = out.lives[i];
   return block;
 }
 
@@ -567,8 +571,7 @@ inline typename BasicVectorEnv<Env>::Settled BasicVectorEnv<Env>::settle_reset_a
 
 template <class Env>
 inline void BasicVectorEnv<Env>::write_outcome(const RowRef& ref, int env_id,
-                                               const StepOutcome& o) {
-  last_lives_[static_cast<std::size_t>(env_id)] = o.lives;
+                                               const StepOutcome& o) const {
   const BatchBuffers& out = *ref.buffers;
   const std::size_t row = static_cast<std::size_t>(ref.row);
   out.reward[row] = o.reward;
