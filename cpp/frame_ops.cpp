@@ -7,6 +7,8 @@
 #endif
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -403,38 +405,34 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void store_rounded_a
   }
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void AreaResizer::run_avx512(
-    const uint8_t* src, uint8_t* dst) {
-  const int width = dst_w_;
-  const int groups = (width + 15) / 16;
-  __mmask16 mask[kMaxGroups];
-  for (int g = 0; g < kMaxGroups; ++g) {
+// The frame loop, with the group count G and the taps per output value T fixed at compile
+// time so that the compiler keeps every group's resampled row and running sum in registers.
+template <int G, int T>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void area_frame_avx512(
+    const uint8_t* src, uint8_t* dst, int src_w, int width, const int* group_base,
+    const int* lane, const float* w, const AreaResizer::RowTap* taps, std::size_t num_taps) {
+  __mmask16 mask[G], lo_mask[G], hi_mask[G];
+  for (int g = 0; g < G; ++g) {
     const int left = width - 16 * g;
-    mask[g] = left >= 16 ? static_cast<__mmask16>(0xFFFF)
-                         : left > 0 ? static_cast<__mmask16>((1u << left) - 1) : 0;
-  }
-  // Each group's 32-value window is read straight from the source bytes; the masks keep the
-  // reads inside the row where a window would run past it.
-  __mmask16 lo_mask[kMaxGroups], hi_mask[kMaxGroups];
-  for (int g = 0; g < kMaxGroups; ++g) {
-    const int valid = g < groups ? src_w_ - group_base_[static_cast<std::size_t>(g)] : 0;
+    mask[g] = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+    // Each group's 32-value window is read straight from the source bytes; the masks keep
+    // the reads inside the row where a window would run past it.
+    const int valid = src_w - group_base[g];
     lo_mask[g] = valid >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1);
     const int rest = valid - 16;
     hi_mask[g] = rest >= 16 ? static_cast<__mmask16>(0xFFFF)
                             : rest > 0 ? static_cast<__mmask16>((1u << rest) - 1) : 0;
   }
-  const int* lane = group_lane_.data();
-  const float* w = tap_weight_.data();
-  __m512 cur[kMaxGroups], sum[kMaxGroups];
-  for (int g = 0; g < kMaxGroups; ++g) sum[g] = _mm512_setzero_ps();
+  __m512 cur[G], sum[G];
+  for (int g = 0; g < G; ++g) sum[g] = _mm512_setzero_ps();
   int cur_src = -1;
-  int dst_row = row_taps_.front().dst_row;
-  for (const RowTap& tap : row_taps_) {
+  int dst_row = taps[0].dst_row;
+  for (std::size_t k = 0; k < num_taps; ++k) {
+    const AreaResizer::RowTap& tap = taps[k];
     if (tap.src_row != cur_src) {
-      const uint8_t* row = src + static_cast<std::size_t>(tap.src_row) * src_w_;
-      for (int g = 0; g < kMaxGroups; ++g) {
-        if (g >= groups) break;
-        const uint8_t* base = row + group_base_[static_cast<std::size_t>(g)];
+      const uint8_t* row = src + static_cast<std::size_t>(tap.src_row) * src_w;
+      for (int g = 0; g < G; ++g) {
+        const uint8_t* base = row + group_base[g];
         const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(lo_mask[g], base)));
         const __m512 hi =
             _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(hi_mask[g], base + 16)));
@@ -442,7 +440,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void AreaResizer::run_avx51
         __m512 acc = _mm512_mul_ps(
             _mm512_permutex2var_ps(lo, _mm512_maskz_loadu_epi32(mask[g], lane + i), hi),
             _mm512_maskz_loadu_ps(mask[g], w + i));
-        for (int t = 1; t < taps_per_col_; ++t) {
+        for (int t = 1; t < T; ++t) {
           const std::size_t o = static_cast<std::size_t>(t) * width + i;
           const __m512 v =
               _mm512_permutex2var_ps(lo, _mm512_maskz_loadu_epi32(mask[g], lane + o), hi);
@@ -454,29 +452,50 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void AreaResizer::run_avx51
     }
     const __m512 beta = _mm512_set1_ps(tap.weight);
     if (tap.dst_row != dst_row) {
-      store_rounded_avx512(sum, mask, groups, dst + static_cast<std::size_t>(dst_row) * width);
-      for (int g = 0; g < kMaxGroups; ++g) {
-        if (g >= groups) break;
-        sum[g] = _mm512_mul_ps(beta, cur[g]);
-      }
+      store_rounded_avx512(sum, mask, G, dst + static_cast<std::size_t>(dst_row) * width);
+      for (int g = 0; g < G; ++g) sum[g] = _mm512_mul_ps(beta, cur[g]);
       dst_row = tap.dst_row;
     } else {
-      for (int g = 0; g < kMaxGroups; ++g) {
-        if (g >= groups) break;
-        sum[g] = _mm512_add_ps(sum[g], _mm512_mul_ps(beta, cur[g]));
-      }
+      for (int g = 0; g < G; ++g) sum[g] = _mm512_add_ps(sum[g], _mm512_mul_ps(beta, cur[g]));
     }
   }
-  store_rounded_avx512(sum, mask, groups, dst + static_cast<std::size_t>(dst_row) * width);
+  store_rounded_avx512(sum, mask, G, dst + static_cast<std::size_t>(dst_row) * width);
+}
+
+using AreaFrameFn = void (*)(const uint8_t*, uint8_t*, int, int, const int*, const int*,
+                             const float*, const AreaResizer::RowTap*, std::size_t);
+
+template <int G, int... Ts>
+static constexpr std::array<AreaFrameFn, sizeof...(Ts)> area_frame_row(std::integer_sequence<int, Ts...>) {
+  return {&area_frame_avx512<G, Ts + 1>...};
+}
+
+template <int... Gs>
+static constexpr std::array<std::array<AreaFrameFn, AreaResizer::kMaxTaps>, sizeof...(Gs)> area_frame_table(
+    std::integer_sequence<int, Gs...>) {
+  return {area_frame_row<Gs + 1>(std::make_integer_sequence<int, AreaResizer::kMaxTaps>{})...};
+}
+
+// [groups - 1][taps - 1]
+static constexpr auto kAreaFrame =
+    area_frame_table(std::make_integer_sequence<int, AreaResizer::kMaxGroups>{});
+
+bool AreaResizer::run_avx512(const uint8_t* src, uint8_t* dst) {
+  const int groups = (dst_w_ + 15) / 16;
+  if (channels_ != 1 || group_base_.empty() || groups > kMaxGroups || taps_per_col_ > kMaxTaps ||
+      !cpu_has_avx512bw()) {
+    return false;
+  }
+  kAreaFrame[static_cast<std::size_t>(groups - 1)][static_cast<std::size_t>(taps_per_col_ - 1)](
+      src, dst, src_w_, dst_w_, group_base_.data(), group_lane_.data(), tap_weight_.data(),
+      row_taps_.data(), row_taps_.size());
+  return true;
 }
 #endif
 
 ATARI_VEC_CLONES void AreaResizer::run(const uint8_t* src, uint8_t* dst) {
 #ifdef ATARI_VEC_X86_DISPATCH
-  if (channels_ == 1 && !group_base_.empty() && dst_w_ <= 16 * kMaxGroups && cpu_has_avx512bw()) {
-    run_avx512(src, dst);
-    return;
-  }
+  if (run_avx512(src, dst)) return;
 #endif
   const std::size_t width = static_cast<std::size_t>(dst_w_) * channels_;
   const std::size_t src_stride = static_cast<std::size_t>(src_w_) * channels_;

@@ -61,15 +61,20 @@ class AreaResizer {
   AreaResizer(int src_h, int src_w, int dst_h, int dst_w, int channels);
   void run(const uint8_t* src, uint8_t* dst);
 
- private:
   struct RowTap {
     int dst_row;
     int src_row;
     float weight;
   };
+  // The AVX-512 frame kernel covers one channel, output rows of up to 16 * kMaxGroups
+  // values, and up to kMaxTaps source values per output value.
+  static constexpr int kMaxGroups = 8;
+  static constexpr int kMaxTaps = 4;
+
+ private:
   void resample_row(const uint8_t* row, float* out);
-  static constexpr int kMaxGroups = 8;  // run_avx512: output rows of up to 128 values
-  void run_avx512(const uint8_t* src, uint8_t* dst);
+  // The whole frame with AVX-512 when this CPU, geometry and channel count allow it.
+  bool run_avx512(const uint8_t* src, uint8_t* dst);
 
   int src_w_, dst_w_, channels_;
   int taps_per_col_ = 0;           // padded: every output value has this many taps
