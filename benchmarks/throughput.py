@@ -496,12 +496,22 @@ def summarize(
         if m.error is None:
             groups.setdefault((m.game, m.requested_num_envs, m.peer), []).append(m)
     medians = {k: statistics.median(m.steps_per_s for m in ms) for k, ms in groups.items()}
+    # Per round, atari_vec (sync) against the peer measured in the same round, then the median
+    # of those ratios: steadier than the ratio of medians when the machine's speed drifts
+    # between rounds, since the two were measured close together.
+    by_round = {(m.game, m.requested_num_envs, m.peer, m.round): m.steps_per_s
+                for ms in groups.values() for m in ms}
     rows = []
     for (game, n, peer), ms in groups.items():
         sps = medians[(game, n, peer)]
         ours = medians.get((game, n, "atari_vec"))
         limit = medians.get((game, n, "limit"))
         mem = memory.get((game, n, peer), {})
+        paired = [
+            by_round[(game, n, "atari_vec", m.round)] / m.steps_per_s
+            for m in ms
+            if (game, n, "atari_vec", m.round) in by_round
+        ]
         rows.append(
             {
                 "game": game,
@@ -516,6 +526,7 @@ def summarize(
                 "steps_per_s_min": min(m.steps_per_s for m in ms),
                 "steps_per_s_max": max(m.steps_per_s for m in ms),
                 "atari_vec_over_peer": ours / sps if ours else None,
+                "atari_vec_over_peer_paired": statistics.median(paired) if paired else None,
                 "fraction_of_limit": sps / limit if limit else None,
                 "mib_per_env": mem.get("mib_per_env"),
             }
@@ -527,11 +538,14 @@ def print_tables(rows: list[dict[str, Any]], peers: Sequence[str]) -> None:
     """One table per game and num_envs, peers in the order given."""
     header = (
         f"{'peer':<16}{'envs':>6}{'batch':>7}{'steps/s':>13}{'frames/s':>13}{'spread':>8}"
-        f"{'atari_vec/peer':>16}{'peer/limit':>12}{'MiB/env':>9}"
+        f"{'atari_vec/peer':>16}{'paired':>8}{'peer/limit':>12}{'MiB/env':>9}"
     )
     configs = sorted({(r["game"], r["requested_num_envs"]) for r in rows})
     for game, n in configs:
-        print(f"\n{game}, num_envs={n} (median over rounds; spread = (max-min)/median)")
+        print(
+            f"\n{game}, num_envs={n} (median over rounds; spread = (max-min)/median; "
+            "paired = median over rounds of atari_vec / peer in the same round)"
+        )
         print(header)
         print("-" * len(header))
         by_peer = {r["peer"]: r for r in rows if (r["game"], r["requested_num_envs"]) == (game, n)}
@@ -541,12 +555,14 @@ def print_tables(rows: list[dict[str, Any]], peers: Sequence[str]) -> None:
                 continue
             spread = (r["steps_per_s_max"] - r["steps_per_s_min"]) / r["steps_per_s"]
             ratio = r["atari_vec_over_peer"]
+            paired = r["atari_vec_over_peer_paired"]
             frac = r["fraction_of_limit"]
             mem = r["mib_per_env"]
             print(
                 f"{peer:<16}{r['num_envs']:>6}{r['batch_size']:>7}{r['steps_per_s']:>13,.0f}"
                 f"{r['frames_per_s']:>13,.0f}{spread:>8.1%}"
                 f"{(f'{ratio:.2f}x' if ratio else '-'):>16}"
+                f"{(f'{paired:.2f}x' if paired else '-'):>8}"
                 f"{(f'{frac:.1%}' if frac else '-'):>12}"
                 f"{(f'{mem:.1f}' if mem is not None else '-'):>9}"
             )

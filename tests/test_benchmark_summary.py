@@ -1,0 +1,50 @@
+"""benchmarks/throughput.py's summary arithmetic, on made-up measurements (no timing)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "throughput.py"
+
+
+@pytest.fixture(scope="module")
+def throughput():
+    spec = importlib.util.spec_from_file_location("throughput_under_test", PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def measurement(throughput, peer, rnd, steps_per_s, error=None):
+    return throughput.Measurement(
+        game="pong", peer=peer, requested_num_envs=16, num_envs=16, batch_size=16,
+        num_threads=0, round=rnd, position=0, steps=int(steps_per_s), seconds=1.0,
+        steps_per_s=steps_per_s, frames_per_s=4 * steps_per_s, error=error)
+
+
+def test_paired_ratio_is_the_median_of_same_round_ratios(throughput):
+    ours = [130.0, 100.0, 90.0]
+    peer = [100.0, 50.0, 100.0]  # same-round ratios 1.3, 2.0, 0.9
+    ms = [measurement(throughput, "atari_vec", r, v) for r, v in enumerate(ours)]
+    ms += [measurement(throughput, "ale_py", r, v) for r, v in enumerate(peer)]
+    # A failed round of ours has no ratio; the peer's measurement of that round is unpaired.
+    ms.append(measurement(throughput, "atari_vec", 3, 0.0, error="boom"))
+    ms.append(measurement(throughput, "ale_py", 3, 10.0))
+    rows = {r["peer"]: r for r in throughput.summarize(ms, {})}
+    assert rows["ale_py"]["atari_vec_over_peer_paired"] == pytest.approx(1.3)
+    # The ratio of medians differs: median(ours) = 100, median(peer) = 75 over four rounds.
+    assert rows["ale_py"]["atari_vec_over_peer"] == pytest.approx(100.0 / 75.0)
+    assert rows["atari_vec"]["atari_vec_over_peer_paired"] == pytest.approx(1.0)
+    assert rows["ale_py"]["rounds"] == 4 and rows["atari_vec"]["rounds"] == 3
+
+
+def test_no_paired_ratio_without_atari_vec(throughput):
+    ms = [measurement(throughput, "ale_py", r, 100.0 + r) for r in range(3)]
+    (row,) = throughput.summarize(ms, {})
+    assert row["atari_vec_over_peer_paired"] is None and row["atari_vec_over_peer"] is None
