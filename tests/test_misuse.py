@@ -197,6 +197,9 @@ def test_recv_timeout(closing):
     closing(e)
     e.reset()
     e.send(np.zeros(1, dtype=np.int64))
+    # The thread in recv() runs queued steps itself and finishes any it starts, so give the
+    # worker time to take the (seconds-long) step first; then recv can only wait and time out.
+    time.sleep(0.2)
     with pytest.raises(TimeoutError):
         e.recv(timeout=0.05)
     obs, *_ = e.recv()  # the result was not lost
