@@ -53,25 +53,8 @@ static bool cpu_has_vbmi() {
 }
 
 // A 256-entry byte table applied 64 pixels at a time: two 128-entry permutes (vpermi2b) and
-// a blend on the index's top bit.
+// a blend on the index's top bit; then, if `other` is given, a max with it.
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void lookup_vbmi(
-    const uint8_t* table, const uint8_t* src, std::size_t n, uint8_t* dst) {
-  const __m512i t0 = _mm512_loadu_si512(table);
-  const __m512i t1 = _mm512_loadu_si512(table + 64);
-  const __m512i t2 = _mm512_loadu_si512(table + 128);
-  const __m512i t3 = _mm512_loadu_si512(table + 192);
-  std::size_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    const __m512i idx = _mm512_loadu_si512(src + i);
-    const __m512i low = _mm512_permutex2var_epi8(t0, idx, t1);
-    const __m512i high = _mm512_permutex2var_epi8(t2, idx, t3);
-    _mm512_storeu_si512(dst + i, _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), low, high));
-  }
-  for (; i < n; ++i) dst[i] = table[src[i]];
-}
-
-// lookup_vbmi followed by a max with `other`, in one pass.
-__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void lookup_max_vbmi(
     const uint8_t* table, const uint8_t* src, const uint8_t* other, std::size_t n, uint8_t* dst) {
   const __m512i t0 = _mm512_loadu_si512(table);
   const __m512i t1 = _mm512_loadu_si512(table + 64);
@@ -82,10 +65,11 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void lookup_max_vb
     const __m512i idx = _mm512_loadu_si512(src + i);
     const __m512i low = _mm512_permutex2var_epi8(t0, idx, t1);
     const __m512i high = _mm512_permutex2var_epi8(t2, idx, t3);
-    const __m512i gray = _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), low, high);
-    _mm512_storeu_si512(dst + i, _mm512_max_epu8(gray, _mm512_loadu_si512(other + i)));
+    __m512i v = _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), low, high);
+    if (other) v = _mm512_max_epu8(v, _mm512_loadu_si512(other + i));
+    _mm512_storeu_si512(dst + i, v);
   }
-  for (; i < n; ++i) dst[i] = std::max(table[src[i]], other[i]);
+  for (; i < n; ++i) dst[i] = other ? std::max(table[src[i]], other[i]) : table[src[i]];
 }
 #endif
 
@@ -94,7 +78,7 @@ void apply_palette(const PaletteLut& lut, bool grayscale, const uint8_t* src, st
   if (grayscale) {
 #ifdef ATARI_VEC_X86_DISPATCH
     if (cpu_has_vbmi()) {
-      lookup_vbmi(lut.gray.data(), src, pixels, dst);
+      lookup_vbmi(lut.gray.data(), src, nullptr, pixels, dst);
       return;
     }
 #endif
@@ -113,7 +97,7 @@ void apply_gray_max(const PaletteLut& lut, const uint8_t* src, const uint8_t* ot
                     std::size_t pixels, uint8_t* dst) {
 #ifdef ATARI_VEC_X86_DISPATCH
   if (cpu_has_vbmi()) {
-    lookup_max_vbmi(lut.gray.data(), src, other, pixels, dst);
+    lookup_vbmi(lut.gray.data(), src, other, pixels, dst);
     return;
   }
 #endif
@@ -301,9 +285,25 @@ static bool cpu_has_avx512bw() {
   return has;
 }
 
+// One group of 16 output values (lanes outside `mask` are zero): its source values are the
+// 32-float window lo:hi, and each of the `taps` taps picks its 16 with one two-register
+// permute. Multiply and add stay separate, as above. `i` is the group's first output value.
+__attribute__((target("avx512f"), always_inline)) static inline __m512 group_taps_avx512(
+    __m512 lo, __m512 hi, const int* lane, const float* w, std::size_t width, std::size_t i,
+    int taps, __mmask16 mask) {
+  __m512 acc = _mm512_mul_ps(
+      _mm512_permutex2var_ps(lo, _mm512_maskz_loadu_epi32(mask, lane + i), hi),
+      _mm512_maskz_loadu_ps(mask, w + i));
+  for (int t = 1; t < taps; ++t) {
+    const std::size_t o = static_cast<std::size_t>(t) * width + i;
+    const __m512 v = _mm512_permutex2var_ps(lo, _mm512_maskz_loadu_epi32(mask, lane + o), hi);
+    acc = _mm512_add_ps(acc, _mm512_mul_ps(v, _mm512_maskz_loadu_ps(mask, w + o)));
+  }
+  return acc;
+}
+
 // The tap loop for 16 output values at a time with no gathers: the source values of a group
-// lie in a 32-float window starting at group_base, and each tap picks its 16 from the
-// window with one two-register permute. Multiply and add stay separate, as above.
+// lie in a 32-float window starting at group_base.
 __attribute__((target("avx512f"))) static void accumulate_taps_avx512(
     const float* src, const int* group_base, const int* lane, const float* w, std::size_t width,
     int taps, float* out) {
@@ -312,16 +312,8 @@ __attribute__((target("avx512f"))) static void accumulate_taps_avx512(
     const __mmask16 mask = left >= 16 ? static_cast<__mmask16>(0xFFFF)
                                       : static_cast<__mmask16>((1u << left) - 1);
     const float* window = src + group_base[g];
-    const __m512 lo = _mm512_loadu_ps(window);
-    const __m512 hi = _mm512_loadu_ps(window + 16);
-    __m512 acc = _mm512_mul_ps(
-        _mm512_permutex2var_ps(lo, _mm512_maskz_loadu_epi32(mask, lane + i), hi),
-        _mm512_maskz_loadu_ps(mask, w + i));
-    for (int t = 1; t < taps; ++t) {
-      const std::size_t o = static_cast<std::size_t>(t) * width + i;
-      const __m512 v = _mm512_permutex2var_ps(lo, _mm512_maskz_loadu_epi32(mask, lane + o), hi);
-      acc = _mm512_add_ps(acc, _mm512_mul_ps(v, _mm512_maskz_loadu_ps(mask, w + o)));
-    }
+    const __m512 acc = group_taps_avx512(_mm512_loadu_ps(window), _mm512_loadu_ps(window + 16),
+                                         lane, w, width, i, taps, mask);
     _mm512_mask_storeu_ps(out + i, mask, acc);
   }
 }
@@ -436,17 +428,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void area_frame_avx5
         const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(lo_mask[g], base)));
         const __m512 hi =
             _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(hi_mask[g], base + 16)));
-        const std::size_t i = 16 * static_cast<std::size_t>(g);
-        __m512 acc = _mm512_mul_ps(
-            _mm512_permutex2var_ps(lo, _mm512_maskz_loadu_epi32(mask[g], lane + i), hi),
-            _mm512_maskz_loadu_ps(mask[g], w + i));
-        for (int t = 1; t < T; ++t) {
-          const std::size_t o = static_cast<std::size_t>(t) * width + i;
-          const __m512 v =
-              _mm512_permutex2var_ps(lo, _mm512_maskz_loadu_epi32(mask[g], lane + o), hi);
-          acc = _mm512_add_ps(acc, _mm512_mul_ps(v, _mm512_maskz_loadu_ps(mask[g], w + o)));
-        }
-        cur[g] = acc;
+        cur[g] = group_taps_avx512(lo, hi, lane, w, static_cast<std::size_t>(width),
+                                   16 * static_cast<std::size_t>(g), T, mask[g]);
       }
       cur_src = tap.src_row;
     }
