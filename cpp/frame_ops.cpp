@@ -285,6 +285,12 @@ static bool cpu_has_avx512bw() {
   return has;
 }
 
+// The mask of the first n of 16 lanes (n clamped to 0..16).
+static inline __mmask16 first_lanes(std::ptrdiff_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF)
+                 : n > 0 ? static_cast<__mmask16>((1u << n) - 1) : static_cast<__mmask16>(0);
+}
+
 // One group of 16 output values (lanes outside `mask` are zero): its source values are the
 // 32-float window lo:hi, and each of the `taps` taps picks its 16 with one two-register
 // permute. Multiply and add stay separate, as above. `i` is the group's first output value.
@@ -308,9 +314,7 @@ __attribute__((target("avx512f"))) static void accumulate_taps_avx512(
     const float* src, const int* group_base, const int* lane, const float* w, std::size_t width,
     int taps, float* out) {
   for (std::size_t i = 0, g = 0; i < width; i += 16, ++g) {
-    const std::size_t left = width - i;
-    const __mmask16 mask = left >= 16 ? static_cast<__mmask16>(0xFFFF)
-                                      : static_cast<__mmask16>((1u << left) - 1);
+    const __mmask16 mask = first_lanes(static_cast<std::ptrdiff_t>(width - i));
     const float* window = src + group_base[g];
     const __m512 acc = group_taps_avx512(_mm512_loadu_ps(window), _mm512_loadu_ps(window + 16),
                                          lane, w, width, i, taps, mask);
@@ -405,15 +409,12 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void area_frame_avx5
     const int* lane, const float* w, const AreaResizer::RowTap* taps, std::size_t num_taps) {
   __mmask16 mask[G], lo_mask[G], hi_mask[G];
   for (int g = 0; g < G; ++g) {
-    const int left = width - 16 * g;
-    mask[g] = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+    mask[g] = first_lanes(width - 16 * g);
     // Each group's 32-value window is read straight from the source bytes; the masks keep
     // the reads inside the row where a window would run past it.
     const int valid = src_w - group_base[g];
-    lo_mask[g] = valid >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1);
-    const int rest = valid - 16;
-    hi_mask[g] = rest >= 16 ? static_cast<__mmask16>(0xFFFF)
-                            : rest > 0 ? static_cast<__mmask16>((1u << rest) - 1) : 0;
+    lo_mask[g] = first_lanes(valid);
+    hi_mask[g] = first_lanes(valid - 16);
   }
   __m512 cur[G], sum[G];
   for (int g = 0; g < G; ++g) sum[g] = _mm512_setzero_ps();

@@ -3,8 +3,9 @@
 // Two bounded FIFO rings guarded by one mutex: the caller's tasks, and background tasks
 // that workers queue for themselves (resets prepared ahead), which workers take first.
 // Capacities are fixed at construction and pushes never allocate; the pool never has more
-// than one caller task per env queued, so that capacity (num_envs) is never exceeded, and push_bulk throws if a bug ever tried; a background task is queued at
-// most once per env at a time (a second push for the same env is dropped).
+// than one caller task per env queued, so that capacity (num_envs) is never exceeded, and
+// push_bulk throws if a bug ever tried; a background task is queued at most once per env at
+// a time (a second push for the same env is dropped).
 // Producers: the caller thread (push_bulk), workers (push_background). Consumers: any
 // worker (pop), and the caller thread helping while it waits for a batch (try_pop, caller
 // tasks only). pop() may first spin for a bounded time, watching a lock-free count (the
