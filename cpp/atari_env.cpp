@@ -17,6 +17,9 @@
 #include <string>
 
 namespace atari_vec {
+namespace {
+constexpr int kAllActions = 18;  // ALE's PLAYER_A_NOOP .. PLAYER_A_DOWNLEFTFIRE
+}  // namespace
 
 void check_rom_supported(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
@@ -31,8 +34,7 @@ void check_rom_supported(const std::string& path) {
   }
 }
 
-AtariEnv::AtariEnv(const EnvConfig& config)
-    : config_(config), noop_rng_(std::random_device{}()) {
+AtariEnv::AtariEnv(const EnvConfig& config) : config_(config) {
   config_.validate();
   check_rom_supported(config_.rom_path);
   // Before the first ALEInterface prints its banner; once, as envs may be built in parallel.
@@ -40,16 +42,24 @@ AtariEnv::AtariEnv(const EnvConfig& config)
   std::call_once(quiet, [] { ale::Logger::setMode(ale::Logger::Error); });
   ale_ = std::make_unique<ale::ALEInterface>();
   ale_->setFloat("repeat_action_probability", config_.repeat_action_probability);
-  ale_->setInt("random_seed", static_cast<int>(noop_rng_() & 0x7fffffff));
+  if (ale_counts_frames()) {
+    ale_->setInt("max_num_frames_per_episode", config_.max_num_frames_per_episode);
+  }
+  // Unseeded, as a reference env is before its first seeded reset: from fresh entropy.
+  seed_rngs(std::random_device{}() & 0x7fffffffu);
   load_rom();
+  maxpool_ = config_.maxpool && !config_.is_ram();
 
-  const ale::ActionVect actions =
-      config_.full_action_space ? ale_->getLegalActionSet() : ale_->getMinimalActionSet();
-  for (ale::Action a : actions) action_set_.push_back(static_cast<int>(a));
-  fire_on_reset_ =
-      config_.use_fire_reset &&
-      std::find(action_set_.begin(), action_set_.end(), static_cast<int>(ale::PLAYER_A_FIRE)) !=
-          action_set_.end();
+  const ale::ActionVect own = config_.full_action_space || config_.all_actions
+                                 ? ale_->getLegalActionSet()
+                                 : ale_->getMinimalActionSet();
+  fire_on_reset_ = config_.use_fire_reset &&
+                   std::find(own.begin(), own.end(), ale::PLAYER_A_FIRE) != own.end();
+  if (config_.all_actions) {
+    for (int a = 0; a < kAllActions; ++a) action_set_.push_back(a);
+  } else {
+    for (ale::Action a : own) action_set_.push_back(static_cast<int>(a));
+  }
 
   uint8_t index[256];
   for (int i = 0; i < 256; ++i) index[i] = static_cast<uint8_t>(i);
@@ -62,10 +72,12 @@ AtariEnv::AtariEnv(const EnvConfig& config)
 
   screen_h_ = static_cast<int>(ale_->getScreen().height());
   screen_w_ = static_cast<int>(ale_->getScreen().width());
-  const std::size_t raw = static_cast<std::size_t>(screen_h_) * screen_w_ * config_.channels();
+  const std::size_t raw = config_.is_ram() ? static_cast<std::size_t>(kRamBytes)
+                                           : static_cast<std::size_t>(screen_h_) * screen_w_ * config_.channels();
   pool_[0].assign(raw, 0);
   pool_[1].assign(raw, 0);
   stack_.assign(static_cast<std::size_t>(config_.stacked_bytes()), 0);
+  if (config_.is_ram()) return;  // nothing to resize
   if (!resize_supported(screen_h_, screen_w_, config_.img_height, config_.img_width)) {
     throw std::invalid_argument(
         unsupported_resize_message(screen_h_, screen_w_, config_.img_height, config_.img_width));
@@ -121,15 +133,46 @@ void AtariEnv::set_action(int action_index, float paddle_strength) {
 
 void AtariEnv::set_seed(int64_t seed) { state_.pending_seed = seed; }
 
+void AtariEnv::seed_rngs(uint32_t seed) {
+  if (config_.seeding == Seeding::kGymnasium) {
+    const ReferenceSeeds s = reference_seeds(seed);
+    // ale-py passes np.int32(ale_seed): the same bits, read as signed.
+    ale_->setInt("random_seed", static_cast<int32_t>(s.ale_seed));
+    pcg_.seed(s.np_seed);
+  } else {
+    ale_->setInt("random_seed", static_cast<int>(seed));
+    noop_rng_.seed(seed);
+  }
+}
+
+int AtariEnv::draw(int low, int high) {
+  if (config_.seeding == Seeding::kGymnasium) return static_cast<int>(pcg_.integers(low, high));
+  return std::uniform_int_distribution<int>(low, high - 1)(noop_rng_);
+}
+
+bool AtariEnv::frame_limit_reached() const {
+  if (ale_counts_frames()) return ale_->game_truncated();
+  return config_.max_num_frames_per_episode > 0 &&
+         state_.elapsed_frames >= config_.max_num_frames_per_episode;
+}
+
+void AtariEnv::grab_frame(uint8_t* dst) {
+  if (config_.is_ram()) {
+    std::memcpy(dst, ale_->getRAM().array(), kRamBytes);
+  } else {
+    grab_screen(dst);
+  }
+}
+
 void AtariEnv::grab_screen(uint8_t* dst) {
   const ale::ALEScreen& screen = ale_->getScreen();
-  apply_palette(lut_, config_.grayscale, screen.getArray(),
+  apply_palette(lut_, config_.obs_type == ObsType::kGrayscale, screen.getArray(),
                 static_cast<std::size_t>(screen_h_) * screen_w_, dst);
 }
 
 void AtariEnv::grab_last_screen() {
-  if (!(config_.maxpool && config_.grayscale)) {
-    grab_screen(pool_[0].data());
+  if (!(maxpool_ && config_.obs_type == ObsType::kGrayscale)) {
+    grab_frame(pool_[0].data());
     return;
   }
   apply_gray_max(lut_, ale_->getScreen().getArray(), pool_[1].data(), pool_[0].size(),
@@ -139,10 +182,10 @@ void AtariEnv::grab_last_screen() {
 
 void AtariEnv::push_pooled_frame() {
   uint8_t* last = pool_[0].data();
-  if (config_.maxpool && !last_pooled_) max_inplace(last, pool_[1].data(), pool_[0].size());
+  if (maxpool_ && !last_pooled_) max_inplace(last, pool_[1].data(), pool_[0].size());
   last_pooled_ = false;
   uint8_t* slot = stack_.data() + static_cast<std::size_t>(stack_head_) * config_.frame_bytes();
-  if (config_.img_height == screen_h_ && config_.img_width == screen_w_) {
+  if (config_.is_ram() || (config_.img_height == screen_h_ && config_.img_width == screen_w_)) {
     std::memcpy(slot, last, pool_[0].size());
   } else if (resizer_) {
     resizer_->run(last, slot);
@@ -150,22 +193,19 @@ void AtariEnv::push_pooled_frame() {
     resize_area(last, screen_h_, screen_w_, slot, config_.img_height, config_.img_width,
                 config_.channels());
   }
-  stack_head_ = (stack_head_ + 1) % config_.stack_num;
+  stack_head_ = (stack_head_ + 1) % config_.stack_frames();
 }
 
 void AtariEnv::reset() {
   if (state_.pending_seed >= 0) {
-    const auto seed = static_cast<uint32_t>(state_.pending_seed);
-    ale_->setInt("random_seed", static_cast<int>(seed));
-    noop_rng_.seed(seed);
+    seed_rngs(static_cast<uint32_t>(state_.pending_seed));
     load_rom();
     state_.pending_seed = -1;
   }
   ale_->reset_game();
   if (fire_on_reset_) ale_->act(ale::PLAYER_A_FIRE);
   if (config_.noop_max > 0) {
-    std::uniform_int_distribution<int> draw(1, config_.noop_max);
-    for (int n = draw(noop_rng_); n > 0; --n) {
+    for (int n = draw(1, config_.noop_max + 1); n > 0; --n) {
       ale_->act(ale::PLAYER_A_NOOP);
       if (ale_->game_over()) ale_->reset_game();
     }
@@ -173,15 +213,17 @@ void AtariEnv::reset() {
 
   std::fill(stack_.begin(), stack_.end(), 0);
   stack_head_ = 0;
-  grab_screen(pool_[0].data());
+  grab_frame(pool_[0].data());
   std::fill(pool_[1].begin(), pool_[1].end(), 0);
   push_pooled_frame();
 
   state_.elapsed_frames = 0;
   state_.reward = 0;
+  state_.raw_reward = 0;
   state_.episode_return = 0;
   state_.episode_length = 0;
   state_.game_over = false;
+  state_.truncated = false;
   state_.life_lost = false;
   state_.lives = ale_->lives();
   state_.action_index = 0;
@@ -193,40 +235,58 @@ void AtariEnv::step() {
     throw std::runtime_error("injected fault after " + std::to_string(config_.fault_after_steps) +
                              " steps");
   }
+  const int skip =
+      config_.frameskip_max > 0 ? draw(config_.frameskip, config_.frameskip_max) : config_.frameskip;
   const auto action = static_cast<ale::Action>(action_set_[state_.action_index]);
   const float strength = state_.paddle_strength;
   int reward = 0;
-  for (int left = config_.frameskip; left > 0; --left) {
-    reward += ale_->act(action, strength);
-    ++state_.elapsed_frames;
-    state_.game_over = ale_->game_over();
-    const int lives = ale_->lives();
-    state_.life_lost = lives < state_.lives && lives > 0;
-    if (state_.game_over || state_.elapsed_frames >= config_.max_num_frames_per_episode ||
-        (config_.episodic_life && state_.life_lost)) {
-      break;
+  if (config_.raw) {
+    // As ale-py's AtariEnv.step: no early exit. Frames past the end emulate nothing, but
+    // ALE still draws its sticky-action numbers for them, so they must be asked for.
+    for (int i = 0; i < skip; ++i) reward += ale_->act(action, strength);
+    state_.elapsed_frames += skip;
+    state_.game_over = ale_->game_over(false);
+    state_.truncated = ale_->game_truncated();
+    grab_frame(pool_[0].data());
+  } else {
+    // As AtariPreprocessing.step: stop at the end of the episode, keeping the frames of
+    // the previous step in that case.
+    for (int left = skip; left > 0; --left) {
+      reward += ale_->act(action, strength);
+      ++state_.elapsed_frames;
+      state_.game_over = ale_->game_over(false);
+      state_.truncated = frame_limit_reached();
+      const int lives = ale_->lives();
+      state_.life_lost = lives < state_.lives && lives > 0;
+      if (state_.game_over || state_.truncated || (config_.episodic_life && state_.life_lost)) {
+        break;
+      }
+      if (left == 2 && maxpool_) grab_frame(pool_[1].data());
+      if (left == 1) grab_last_screen();
     }
-    if (left == 2) grab_screen(pool_[1].data());
-    if (left == 1) grab_last_screen();
   }
   push_pooled_frame();
   state_.lives = ale_->lives();
+  state_.raw_reward = reward;
   state_.reward = config_.reward_clipping ? std::clamp(reward, -1, 1) : reward;
   state_.episode_return += reward;
   ++state_.episode_length;
 }
 
 bool AtariEnv::episode_over() const {
-  return state_.game_over || state_.elapsed_frames >= config_.max_num_frames_per_episode ||
-         (config_.episodic_life && state_.life_lost);
+  return state_.game_over || state_.truncated || (config_.episodic_life && state_.life_lost);
 }
 
 StepOutcome AtariEnv::outcome() const {
   StepOutcome out;
   out.reward = state_.reward;
+  out.raw_reward = state_.raw_reward;
   out.terminated =
       state_.game_over || ((config_.episodic_life || config_.life_loss_info) && state_.life_lost);
-  out.truncated = !out.terminated && state_.elapsed_frames >= config_.max_num_frames_per_episode;
+  out.game_ended = state_.game_over || (config_.episodic_life && state_.life_lost);
+  // The references differ: Gymnasium's stack reports ALE's truncation flag as it is, ale-py's
+  // vector env only when the step did not also terminate.
+  out.truncated = state_.truncated && (ale_counts_frames() || !out.terminated);
   out.lives = state_.lives;
   out.frame_number = ale_->getFrameNumber();
   out.episode_frame_number = ale_->getEpisodeFrameNumber();
@@ -242,10 +302,27 @@ void AtariEnv::render_rgb(uint8_t* dst) const {
 
 void AtariEnv::write_observation(uint8_t* dst) const {
   const std::size_t frame = static_cast<std::size_t>(config_.frame_bytes());
-  const std::size_t older = static_cast<std::size_t>(config_.stack_num - stack_head_) * frame;
-  // Oldest frames sit at [head, stack_num), the newest at [0, head).
-  std::memcpy(dst, stack_.data() + stack_head_ * frame, older);
-  std::memcpy(dst + older, stack_.data(), static_cast<std::size_t>(stack_head_) * frame);
+  const int frames = config_.stack_frames();
+  if (!config_.channels_last || frames == 1) {
+    const std::size_t older = static_cast<std::size_t>(frames - stack_head_) * frame;
+    // Oldest frames sit at [head, frames), the newest at [0, head).
+    std::memcpy(dst, stack_.data() + stack_head_ * frame, older);
+    std::memcpy(dst + older, stack_.data(), static_cast<std::size_t>(stack_head_) * frame);
+    return;
+  }
+  // (H, W, frames * channels): each pixel's channels, frame after frame, oldest first.
+  const int c = config_.channels();
+  const std::size_t pixels = frame / static_cast<std::size_t>(c);
+  const std::size_t step = static_cast<std::size_t>(frames) * c;
+  for (int f = 0; f < frames; ++f) {
+    const uint8_t* src = stack_.data() + static_cast<std::size_t>((stack_head_ + f) % frames) * frame;
+    uint8_t* out = dst + static_cast<std::size_t>(f) * c;
+    if (c == 1) {
+      for (std::size_t p = 0; p < pixels; ++p) out[p * step] = src[p];
+    } else {
+      for (std::size_t p = 0; p < pixels; ++p) std::memcpy(out + p * step, src + p * 3, 3);
+    }
+  }
 }
 
 }  // namespace atari_vec

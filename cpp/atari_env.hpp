@@ -13,6 +13,7 @@
 
 #include "config.hpp"
 #include "frame_ops.hpp"
+#include "reference_rng.hpp"
 
 namespace ale {
 class ALEInterface;
@@ -22,7 +23,11 @@ namespace atari_vec {
 
 // What the last reset() or step() produced, apart from the observation.
 struct StepOutcome {
-  int32_t reward = 0;
+  int32_t reward = 0;      // after clipping
+  int32_t raw_reward = 0;  // before clipping
+  // The game as played is over: game over, or a life lost with episodic_life (the next
+  // reset restarts the game). Unlike `terminated`, not set by life_loss_info's life losses.
+  bool game_ended = false;
   bool terminated = false;
   bool truncated = false;
   int32_t lives = 0;
@@ -38,8 +43,10 @@ struct EpisodeState {
   int elapsed_frames = 0;  // emulator frames since the last reset (noops excluded)
   int lives = 0;
   bool game_over = false;
+  bool truncated = false;  // the frame limit was reached
   bool life_lost = false;
   int32_t reward = 0;      // of the last step, after clipping
+  int32_t raw_reward = 0;  // of the last step, before clipping
   int64_t episode_return = 0;  // unclipped sum since the last reset
   int32_t episode_length = 0;
   int action_index = 0;    // the action the next step() applies
@@ -75,7 +82,8 @@ class AtariEnv {
   void step();
   bool episode_over() const;
   StepOutcome outcome() const;
-  // Writes the stack oldest frame first: stack_num * frame_bytes bytes.
+  // Writes the stack oldest frame first (stack_num * frame_bytes bytes), in the layout of
+  // EnvConfig::observation_shape().
   void write_observation(uint8_t* dst) const;
   // The current full screen in RGB: screen_height * screen_width * 3 bytes.
   void render_rgb(uint8_t* dst) const;
@@ -84,6 +92,15 @@ class AtariEnv {
 
  private:
   void load_rom();
+  // Seeds ALE's RNG (applied by the next load_rom) and the no-op/frameskip RNG.
+  void seed_rngs(uint32_t seed);
+  // A uniform draw from [low, high) on the env's own RNG (see Seeding).
+  int draw(int low, int high);
+  // Truncation by frame count, as the config's Seeding counts frames.
+  bool frame_limit_reached() const;
+  bool ale_counts_frames() const { return config_.raw || config_.seeding == Seeding::kGymnasium; }
+  // One observation frame (screen in the configured colours, or RAM) at full resolution.
+  void grab_frame(uint8_t* dst);
   void grab_screen(uint8_t* dst);
   // The step's last frame into pool_[0]; in gray with max-pooling, already pooled with
   // pool_[1] (last_pooled_ set, so push_pooled_frame skips its max).
@@ -98,7 +115,9 @@ class AtariEnv {
   bool fire_on_reset_ = false;
   int screen_h_ = 0;
   int screen_w_ = 0;
-  std::mt19937 noop_rng_;
+  bool maxpool_ = false;  // config_.maxpool, for screens (RAM is never pooled)
+  std::mt19937 noop_rng_;  // Seeding::kAlePy
+  Pcg64 pcg_;              // Seeding::kGymnasium
   EpisodeState state_;
   // The last two frames of a step, in palette colours: [0] the last, [1] the one before.
   std::vector<uint8_t> pool_[2];

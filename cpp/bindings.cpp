@@ -32,6 +32,7 @@ constexpr auto kWaitSlice = std::chrono::milliseconds(50);
 
 struct BlockArrays {
   py::array obs, reward, terminated, truncated, env_id, lives, frame_number, episode_frame_number;
+  py::array raw_reward, game_ended, elapsed_step;
   py::array episode_return, episode_length, episode_mask;
   py::array final_obs, final_mask, final_lives, final_frame_number, final_episode_frame_number;
 };
@@ -84,10 +85,9 @@ class PyVectorEnv {
       py::gil_scoped_release release;
       core_ = make_vector_env(envs, pool);
     }
-    const EnvConfig& c = core_->env(0).config();
     const py::ssize_t b = core_->batch_size();
-    obs_shape_ = {b, c.stack_num, c.img_height, c.img_width};
-    if (!c.grayscale) obs_shape_.push_back(3);
+    obs_shape_ = {b};
+    for (int d : core_->env(0).config().observation_shape()) obs_shape_.push_back(d);
     row_shape_ = {b};
     same_step_ = core_->autoreset_mode() == AutoresetMode::kSameStep;
     blocks_.resize(static_cast<std::size_t>(core_->num_blocks()));
@@ -269,6 +269,9 @@ class PyVectorEnv {
     keep_or_renew<int32_t>(a.lives, row_shape_);
     keep_or_renew<int32_t>(a.frame_number, row_shape_);
     keep_or_renew<int32_t>(a.episode_frame_number, row_shape_);
+    keep_or_renew<int32_t>(a.raw_reward, row_shape_);
+    keep_or_renew<bool>(a.game_ended, row_shape_);
+    keep_or_renew<int32_t>(a.elapsed_step, row_shape_);
     keep_or_renew<float>(a.episode_return, row_shape_);
     keep_or_renew<int32_t>(a.episode_length, row_shape_);
     keep_or_renew<bool>(a.episode_mask, row_shape_);
@@ -281,6 +284,9 @@ class PyVectorEnv {
     buf.lives = ptr<int32_t>(a.lives);
     buf.frame_number = ptr<int32_t>(a.frame_number);
     buf.episode_frame_number = ptr<int32_t>(a.episode_frame_number);
+    buf.raw_reward = ptr<int32_t>(a.raw_reward);
+    buf.game_ended = ptr<bool>(a.game_ended);
+    buf.elapsed_step = ptr<int32_t>(a.elapsed_step);
     buf.episode_return = ptr<float>(a.episode_return);
     buf.episode_length = ptr<int32_t>(a.episode_length);
     buf.episode_mask = ptr<bool>(a.episode_mask);
@@ -316,6 +322,9 @@ class PyVectorEnv {
     info["lives"] = a.lives;
     info["frame_number"] = a.frame_number;
     info["episode_frame_number"] = a.episode_frame_number;
+    info["reward"] = a.raw_reward;
+    info["terminated"] = a.game_ended;
+    info["elapsed_step"] = a.elapsed_step;
     if (any_set(a.episode_mask)) {
       py::dict episode;
       episode["r"] = a.episode_return;
@@ -366,12 +375,27 @@ PYBIND11_MODULE(_core, m) {
       .value("SAME_STEP", AutoresetMode::kSameStep)
       .value("DISABLED", AutoresetMode::kDisabled);
 
+  py::enum_<ObsType>(m, "ObsType")
+      .value("GRAYSCALE", ObsType::kGrayscale)
+      .value("RGB", ObsType::kRGB)
+      .value("RAM", ObsType::kRAM);
+
+  py::enum_<Seeding>(m, "Seeding")
+      .value("GYMNASIUM", Seeding::kGymnasium)
+      .value("ALE_PY", Seeding::kAlePy);
+
   py::class_<EnvConfig>(m, "EnvConfig")
       .def(py::init<>())
+      .def(py::init<const EnvConfig&>(), py::arg("other"), "A copy of `other`.")
       .def_readwrite("rom_path", &EnvConfig::rom_path)
       .def_readwrite("frameskip", &EnvConfig::frameskip)
+      .def_readwrite("frameskip_max", &EnvConfig::frameskip_max)
       .def_readwrite("maxpool", &EnvConfig::maxpool)
-      .def_readwrite("grayscale", &EnvConfig::grayscale)
+      .def_readwrite("obs_type", &EnvConfig::obs_type)
+      .def_readwrite("channels_last", &EnvConfig::channels_last)
+      .def_readwrite("grayscale_newaxis", &EnvConfig::grayscale_newaxis)
+      .def_readwrite("raw", &EnvConfig::raw)
+      .def_readwrite("seeding", &EnvConfig::seeding)
       .def_readwrite("img_height", &EnvConfig::img_height)
       .def_readwrite("img_width", &EnvConfig::img_width)
       .def_readwrite("stack_num", &EnvConfig::stack_num)
@@ -383,10 +407,12 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("max_num_frames_per_episode", &EnvConfig::max_num_frames_per_episode)
       .def_readwrite("repeat_action_probability", &EnvConfig::repeat_action_probability)
       .def_readwrite("full_action_space", &EnvConfig::full_action_space)
+      .def_readwrite("all_actions", &EnvConfig::all_actions)
       .def_readwrite("mode", &EnvConfig::mode)
       .def_readwrite("difficulty", &EnvConfig::difficulty)
       .def_readwrite("fault_after_steps", &EnvConfig::fault_after_steps)
-      .def("validate", &EnvConfig::validate);
+      .def("validate", &EnvConfig::validate)
+      .def_property_readonly("observation_shape", &EnvConfig::observation_shape);
 
   py::class_<PoolConfig>(m, "PoolConfig")
       .def(py::init<>())
@@ -419,6 +445,28 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("available_difficulties", &PyVectorEnv::available_difficulties);
 
   m.def("allowed_cpus", &allowed_cpus, "CPUs this process may run on.");
+  // The native copies of NumPy's seeding, exposed so tests can hold them against NumPy.
+  m.def(
+      "reference_seeds",
+      [](uint64_t seed) {
+        const ReferenceSeeds s = reference_seeds(seed);
+        return py::make_tuple(s.np_seed, s.ale_seed);
+      },
+      py::arg("seed"), "(np_seed, ale_seed) as ale-py's AtariEnv.seed_game derives them.");
+  m.def(
+      "pcg64_integers",
+      [](uint64_t entropy, int64_t low, int64_t high, int count) {
+        if (!(low < high) || high - low > (int64_t{1} << 32) || count < 0) {
+          throw py::value_error("need low < high, high - low <= 2**32 and count >= 0");
+        }
+        Pcg64 rng;
+        rng.seed(entropy);
+        py::array_t<int64_t> out(count);
+        for (int i = 0; i < count; ++i) out.mutable_data()[i] = rng.integers(low, high);
+        return out;
+      },
+      py::arg("entropy"), py::arg("low"), py::arg("high"), py::arg("count"),
+      "count draws of Generator(PCG64(SeedSequence(entropy))).integers(low, high).");
   m.def(
       "rom_supported",
       [](const std::string& path) {

@@ -18,18 +18,50 @@ std::string got(int v) { return ", got " + std::to_string(v); }
 void EnvConfig::validate() const {
   require(!rom_path.empty(), "rom_path must not be empty");
   require(frameskip > 0, "frameskip must be positive" + got(frameskip));
+  require(frameskip_max == 0 || frameskip_max > frameskip,
+          "a stochastic frameskip (low, high) needs low < high, got (" + std::to_string(frameskip) +
+              ", " + std::to_string(frameskip_max) + ")");
   require(img_height > 0, "img_height must be positive" + got(img_height));
   require(img_width > 0, "img_width must be positive" + got(img_width));
-  require(stack_num > 0, "stack_num must be positive" + got(stack_num));
+  require(stack_num >= 0, "stack_num must be non-negative (0: no stack axis)" + got(stack_num));
   require(noop_max >= 0, "noop_max must be non-negative" + got(noop_max));
-  require(max_num_frames_per_episode > 0,
-          "max_num_frames_per_episode must be positive" + got(max_num_frames_per_episode));
+  require(max_num_frames_per_episode >= 0,
+          "max_num_frames_per_episode must be non-negative (0: no limit)" +
+              got(max_num_frames_per_episode));
   require(std::isfinite(repeat_action_probability) && repeat_action_probability >= 0.0f &&
               repeat_action_probability <= 1.0f,
           "repeat_action_probability must be in [0, 1], got " +
               std::to_string(repeat_action_probability));
   require(mode >= -1, "mode must be a valid game mode or -1" + got(mode));
   require(difficulty >= -1, "difficulty must be a valid difficulty or -1" + got(difficulty));
+  require(!(channels_last && is_ram()), "channels_last applies to screens, not to RAM observations");
+  if (raw) {
+    const char* clash = maxpool            ? "maxpool"
+                        : noop_max > 0     ? "noop_max > 0"
+                        : use_fire_reset   ? "use_fire_reset"
+                        : episodic_life    ? "episodic_life"
+                        : life_loss_info   ? "life_loss_info"
+                        : reward_clipping  ? "reward_clipping"
+                                           : nullptr;
+    require(clash == nullptr, std::string("raw (ale-py AtariEnv) semantics exclude ") +
+                                  (clash ? clash : "") + "; turn it off");
+  }
+}
+
+std::vector<int> EnvConfig::observation_shape() const {
+  std::vector<int> frame;
+  if (is_ram()) {
+    frame = {kRamBytes};
+  } else {
+    frame = {img_height, img_width};
+    if (obs_type == ObsType::kRGB || grayscale_newaxis) frame.push_back(channels());
+  }
+  if (stack_num == 0) return frame;
+  if (!channels_last || is_ram()) {
+    frame.insert(frame.begin(), stack_num);
+    return frame;
+  }
+  return {img_height, img_width, stack_num * channels()};
 }
 
 void PoolConfig::validate() const {

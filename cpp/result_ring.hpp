@@ -32,6 +32,11 @@ struct BatchBuffers {
   int32_t* lives = nullptr;
   int32_t* frame_number = nullptr;
   int32_t* episode_frame_number = nullptr;
+  // EnvPool's info keys that training scripts read: the unclipped reward, the end of the
+  // game as played (StepOutcome::game_ended), and the steps since the last reset.
+  int32_t* raw_reward = nullptr;
+  bool* game_ended = nullptr;
+  int32_t* elapsed_step = nullptr;
   // Episode statistics, valid where episode_mask is set (the step that ended an episode).
   float* episode_return = nullptr;
   int32_t* episode_length = nullptr;

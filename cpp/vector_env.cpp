@@ -31,7 +31,7 @@ std::unique_ptr<VectorEnv> make_vector_env(const std::vector<EnvConfig>& configs
                                            const PoolConfig& pool) {
   init_frame_ops();
   for (const EnvConfig& c : configs) {
-    if (c.grayscale != configs.front().grayscale) {
+    if (c.observation_shape() != configs.front().observation_shape()) {
       throw std::invalid_argument("all environments must produce observations of one shape");
     }
   }
@@ -54,6 +54,17 @@ std::unique_ptr<VectorEnv> make_vector_env(const std::vector<EnvConfig>& configs
   for (std::thread& b : builders) b.join();
   for (const std::exception_ptr& e : errors) {
     if (e) std::rethrow_exception(e);
+  }
+  // Actions are indices into each env's action set, checked against env 0's: one set for all
+  // (several games: the full set, unless their minimal sets agree).
+  for (std::size_t i = 1; i < envs.size(); ++i) {
+    if (envs[i]->action_set() != envs.front()->action_set()) {
+      throw std::invalid_argument(
+          "all environments must share one action set, but the minimal action sets of " +
+          configs.front().rom_path + " and " + configs[i].rom_path +
+          " differ; leave full_action_space at its default (None), which gives several games "
+          "ALE's 18 actions");
+    }
   }
   return std::make_unique<VectorEnv>(std::move(envs), pool);
 }

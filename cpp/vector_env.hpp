@@ -505,6 +505,11 @@ inline void BasicVectorEnv<Env>::run_task(const Task& task) {
       out.reward[row] = final_outcome.reward;
       out.terminated[row] = final_outcome.terminated;
       out.truncated[row] = final_outcome.truncated;
+      if (out.raw_reward) {
+        out.raw_reward[row] = final_outcome.raw_reward;
+        out.game_ended[row] = final_outcome.game_ended;
+        out.elapsed_step[row] = final_outcome.episode_length;
+      }
     }
   } catch (...) {
     store_error();
@@ -581,6 +586,11 @@ inline void BasicVectorEnv<Env>::write_outcome(const RowRef& ref, int env_id,
   out.lives[row] = o.lives;
   out.frame_number[row] = o.frame_number;
   out.episode_frame_number[row] = o.episode_frame_number;
+  if (out.raw_reward) {
+    out.raw_reward[row] = o.raw_reward;
+    out.game_ended[row] = o.game_ended;
+    out.elapsed_step[row] = o.episode_length;
+  }
 }
 
 

@@ -101,8 +101,10 @@ def test_sb3_terminal_observation_and_episode_info(sb3):
     from atari_vec.adapters.sb3 import make_sb3_vec_env
 
     steps, n = 60, 2
-    native = _native_trajectory(steps, n, max_num_frames_per_episode=200)
-    venv = make_sb3_vec_env("breakout", n, max_num_frames_per_episode=200)
+    # ale-py's frame count (from the end of the reset) makes every episode exactly 50 steps.
+    kwargs = dict(max_num_frames_per_episode=200, seeding="ale_py")
+    native = _native_trajectory(steps, n, **kwargs)
+    venv = make_sb3_vec_env("breakout", n, **kwargs)
     try:
         venv.seed(3)
         obs = venv.reset()
@@ -197,7 +199,7 @@ def test_sb3_ppo_cnn_policy_learns_without_error(sb3, tmp_path, monkeypatch):
     from atari_vec.adapters.sb3 import make_sb3_vec_env
 
     torch.set_num_threads(1)
-    venv = make_sb3_vec_env("breakout", 4, max_num_frames_per_episode=200)
+    venv = make_sb3_vec_env("breakout", 4, max_num_frames_per_episode=200, seeding="ale_py")
     try:
         model = PPO(
             "CnnPolicy",
@@ -244,8 +246,10 @@ def test_torchrl_rollout_matches_native(torchrl, mode):
     from atari_vec.adapters.torchrl import make_torchrl_env
 
     steps, n = 60, 2
-    native = _native_trajectory(steps, n, max_num_frames_per_episode=200)
-    env = make_torchrl_env("breakout", n, autoreset_mode=mode, max_num_frames_per_episode=200)
+    # ale-py's frame count (from the end of the reset) makes every episode exactly 50 steps.
+    kwargs = dict(max_num_frames_per_episode=200, seeding="ale_py")
+    native = _native_trajectory(steps, n, **kwargs)
+    env = make_torchrl_env("breakout", n, autoreset_mode=mode, **kwargs)
     try:
         assert tuple(env.batch_size) == (n,)
         assert env.observation_spec["observation"].shape == (n, 4, 84, 84)

@@ -38,9 +38,10 @@ def trajectory(env, actions, seed):
 @pytest.mark.parametrize("name", list(SETTINGS))
 def test_matches_ale_py(name, game, closing):
     kwargs = dict(noop_max=0, **SETTINGS[name])
+    theirs_kwargs = dict(kwargs)
     num_envs, steps = 3, 400
-    theirs = AlePyVectorEnv(game, num_envs, **kwargs)
-    ours = atari_vec.AtariVectorEnv(game, num_envs, **kwargs)
+    theirs = AlePyVectorEnv(game, num_envs, **theirs_kwargs)
+    ours = atari_vec.AtariVectorEnv(game, num_envs, seeding="ale_py", **kwargs)
     closing(theirs)
     closing(ours)
     assert ours.single_observation_space == theirs.single_observation_space

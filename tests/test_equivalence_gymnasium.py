@@ -58,3 +58,39 @@ def test_matches_reference_other_settings(kwargs, closing):
     closing(ours)
     actions = random_actions(steps, num_envs, ours.single_action_space.n, seed=3)
     assert_same_trajectory(run(ours, actions, seed=11), run(ref, actions, seed=11))
+
+
+# Default settings, seeds included: 30 no-ops drawn from the env's own generator, sticky
+# actions (ALE's seeded RNG), fire at reset for games with FIRE, reward clipping. The
+# reference is atari_vec.registration.make_reference_env: Gymnasium's stack over ale-py's
+# AtariEnv, with registration.FireOnReset (Gymnasium has no fire reset) under it.
+DEFAULT_CASES = [
+    ("breakout", {}),
+    ("pong", dict(max_num_frames_per_episode=1500)),  # ALE's count, reset frames included
+    ("space_invaders", {}),
+    ("ms_pacman", {}),
+    ("seaquest", {}),
+    ("qbert", {}),
+    ("boxing", dict(max_num_frames_per_episode=1200)),
+    ("breakout", dict(episodic_life=True)),
+    ("enduro", dict(grayscale=False, max_num_frames_per_episode=900)),
+]
+
+
+@pytest.mark.parametrize(("game", "extra"), DEFAULT_CASES,
+                         ids=[f"{g}-{'-'.join(e) or 'defaults'}" for g, e in DEFAULT_CASES])
+def test_default_settings_with_seeds_match_reference(game, extra, closing):
+    from atari_vec.registration import make_reference_env
+
+    num_envs, steps = 2, 700
+    kwargs = dict(repeat_action_probability=0.25, **extra)
+    ref = gym.vector.SyncVectorEnv([lambda: make_reference_env(game, **kwargs)] * num_envs)
+    ours = atari_vec.AtariVectorEnv(game, num_envs, **kwargs)
+    closing(ref)
+    closing(ours)
+    actions = random_actions(steps, num_envs, ours.single_action_space.n, seed=2)
+    for seed in (0, 123):
+        r = run(ref, actions, seed=seed)
+        o = run(ours, actions, seed=seed)
+        assert_same_trajectory(o, r)
+        assert (r["term"] | r["trunc"]).any(), "the run must cross an episode boundary"

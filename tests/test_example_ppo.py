@@ -55,10 +55,13 @@ def test_ppo_runs_two_updates_and_writes_csv(tmp_path):
     with log.open(newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["global_step", "episodic_return", "episodic_length"]
-    # 100 frames = 25 steps per episode: each of the 4 envs ends one at step 25 (global
-    # step 100) and one at step 50 (global step 200), all within the 2 x 32 steps.
-    assert sorted(int(r[0]) for r in rows[1:]) == [100] * 4 + [200] * 4
-    assert all(int(r[2]) == 25 and float(r[1]) >= 0 for r in rows[1:])
+    # Episodes are truncated at ALE's 100th episode frame, which counts the reset's fire
+    # press and 1-30 no-ops too: 69 to 98 frames of play, 18 to 25 steps. Each of the 4 envs
+    # finishes 2 or 3 of them within its 2 x 32 steps.
+    lengths = [int(r[2]) for r in rows[1:]]
+    assert 8 <= len(lengths) <= 12
+    assert all(18 <= n <= 25 for n in lengths) and all(float(r[1]) >= 0 for r in rows[1:])
+    assert all(int(r[0]) % 4 == 0 and int(r[0]) <= 2 * 32 * 4 for r in rows[1:])
 
 
 @pytest.mark.timeout(120)

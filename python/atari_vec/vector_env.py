@@ -64,6 +64,52 @@ def _parse_autoreset(mode: AutoresetMode | str) -> AutoresetMode:
     )
 
 
+_OBS_TYPES = {
+    "grayscale": _core.ObsType.GRAYSCALE,
+    "rgb": _core.ObsType.RGB,
+    "ram": _core.ObsType.RAM,
+}
+_SEEDING = {"gymnasium": _core.Seeding.GYMNASIUM, "ale_py": _core.Seeding.ALE_PY}
+
+
+def _choice(name: str, value: Any, choices: dict[str, Any]) -> Any:
+    if value not in choices:
+        raise ValueError(f"Unknown {name} {value!r}; expected one of {sorted(choices)}")
+    return choices[value]
+
+
+def _frameskip(value: Any) -> tuple[int, int]:
+    """(frameskip, frameskip_max) of the config: an int n is (n, 0), a tuple (low, high) draws
+    each step's frameskip from [low, high)."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"a stochastic frameskip is a (low, high) pair, got {value!r}")
+        low, high = (_int_arg("frameskip[0]", value[0], 1), _int_arg("frameskip[1]", value[1], 1))
+        if low >= high:
+            raise ValueError(
+                f"a stochastic frameskip (low, high) draws from [low, high) and needs low < high, "
+                f"got {tuple(value)}; for a fixed frameskip pass an int"
+            )
+        return low, high
+    return _int_arg("frameskip", value, 1), 0
+
+
+def _games(game: str | Sequence[str], num_envs: int) -> list[str]:
+    """The ROM id of each env: one game, or a list whose length divides num_envs (env i plays
+    game i * len(game) // num_envs, so each game gets a contiguous block of envs)."""
+    if isinstance(game, str):
+        return [normalize_game(game)] * num_envs
+    games = list(game)
+    if not games or not all(isinstance(g, str) for g in games):
+        raise TypeError("game must be a str or a non-empty sequence of str")
+    if num_envs % len(games):
+        raise ValueError(
+            f"{len(games)} games cannot be spread evenly over num_envs={num_envs}; "
+            "pass num_envs as a multiple of the number of games"
+        )
+    return [normalize_game(games[i * len(games) // num_envs]) for i in range(num_envs)]
+
+
 def _int_arg(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
@@ -82,6 +128,11 @@ class AtariVectorEnv(VectorEnv):
 
     Args:
         game: ROM id (``"breakout"``, ``"ms_pacman"``); ``"MsPacman"`` or ``"ALE/Pong-v5"`` work too.
+            A list of games runs several in one pool: its length must divide ``num_envs``,
+            env i plays ``game[i * len(game) // num_envs]``, ``info["game_id"]`` indexes
+            ``self.games`` for each row, and the action space is ALE's 18 actions (an action a
+            game does not use plays as NOOP) unless ``full_action_space=False`` is passed and
+            the games' minimal sets agree.
         num_envs: number of environments.
         batch_size: results per ``recv``; 0 means ``num_envs`` (synchronous). Smaller values make
             ``recv`` return the first ``batch_size`` environments to finish, ids in ``info["env_id"]``.
@@ -93,7 +144,28 @@ class AtariVectorEnv(VectorEnv):
         autoreset_mode: ``NEXT_STEP``, ``SAME_STEP`` (``final_obs``/``final_info`` in ``info``) or
             ``DISABLED`` (reset finished envs with ``reset(options={"reset_mask": mask})``).
         mode, difficulty: the game mode and difficulty; None keeps the game's default.
-        render_mode: ``"rgb_array"`` makes ``render()`` return full-colour screens.
+        render_mode: ``"rgb_array"`` makes ``render()`` return full-colour screens;
+            ``"human"`` also shows them, tiled, in a window (``pip install "atari-vec[human]"``,
+            needs a display and ``batch_size == num_envs``).
+        full_action_space: the game's full action set; None means False for one game, and
+            for several games ALE's 18 actions.
+        frameskip: frames per step, or ``(low, high)``: each step's count drawn from
+            ``[low, high)`` on the env's own seeded generator, as ale-py's AtariEnv does.
+        stack_num: frames per observation; 0 drops the stack axis (one frame).
+        obs_type: ``"grayscale"``, ``"rgb"`` or ``"ram"`` (the 128 RAM bytes per frame, stacked
+            like screens); takes precedence over ``grayscale`` when given.
+        channels_last: observations ``(H, W, stack_num)`` (gray) or ``(H, W, 3 * stack_num)``
+            (RGB, each frame's three channels in turn, oldest frame first).
+        grayscale_newaxis: gray frames get a trailing axis of 1, as in ``AtariPreprocessing``.
+        seeding: ``"gymnasium"`` (default): ``reset(seed=s)`` gives env i exactly the random
+            streams of ale-py's ``AtariEnv`` reset with ``s + i`` (ALE's sticky actions, the
+            no-op count, a stochastic frameskip), and truncation counts ALE's episode frames
+            (the reset's fire and no-op frames included), as Gymnasium's stack does.
+            ``"ale_py"``: as ale-py's ``AtariVectorEnv`` (ALE seeded with ``s + i``, no-ops from
+            a ``std::mt19937``, frames counted from the end of the reset).
+        raw: each env steps and resets exactly as ``gym.make(<ale-py id>)`` (the
+            ``AtariVecRaw/*`` ids set it): every frame of a step emulated, no no-ops, fire,
+            max-pool, clipping or life-loss rules (they must be off).
 
     The other arguments are those of ``ale_py.vector_env.AtariVectorEnv``.
 
@@ -113,12 +185,13 @@ class AtariVectorEnv(VectorEnv):
 
     metadata: dict[str, Any] = {
         "autoreset_mode": AutoresetMode.NEXT_STEP,
-        "render_modes": ["rgb_array"],
+        "render_modes": ["rgb_array", "human"],
+        "render_fps": 30,
     }
 
     def __init__(
         self,
-        game: str,
+        game: str | Sequence[str],
         num_envs: int = 1,
         *,
         batch_size: int = 0,
@@ -126,7 +199,7 @@ class AtariVectorEnv(VectorEnv):
         thread_affinity_offset: int = -1,
         max_num_frames_per_episode: int = 108000,
         repeat_action_probability: float = 0.0,
-        full_action_space: bool = False,
+        full_action_space: bool | None = None,
         continuous: bool = False,
         continuous_action_threshold: float = 0.5,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
@@ -134,7 +207,7 @@ class AtariVectorEnv(VectorEnv):
         img_width: int = 84,
         grayscale: bool = True,
         stack_num: int = 4,
-        frameskip: int = 4,
+        frameskip: int | tuple[int, int] = 4,
         maxpool: bool = True,
         noop_max: int = 30,
         episodic_life: bool = False,
@@ -144,11 +217,19 @@ class AtariVectorEnv(VectorEnv):
         mode: int | None = None,
         difficulty: int | None = None,
         render_mode: str | None = None,
+        obs_type: str | None = None,
+        channels_last: bool = False,
+        grayscale_newaxis: bool = False,
+        seeding: str = "gymnasium",
+        raw: bool = False,
     ):
         self._core: Any = None
+        self._human: Any = None
         self.closed = True
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        if render_mode not in (None, "rgb_array", "human"):
+            raise ValueError(
+                f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}"
+            )
         self.render_mode = render_mode
         self.num_envs = _int_arg("num_envs", num_envs, 1)
         batch_size = _int_arg("batch_size", batch_size, 0)
@@ -164,27 +245,45 @@ class AtariVectorEnv(VectorEnv):
         if not np.isfinite(threshold):
             raise ValueError("continuous_action_threshold must be finite")
 
+        games = _games(game, self.num_envs)
+        self.games = sorted(set(games), key=games.index)  # in env order
+        if full_action_space is None:  # several games need one action set: the full one
+            full_action_space = len(self.games) > 1
+        if obs_type is None:
+            obs_type = "grayscale" if grayscale else "rgb"
+
         cfg = _core.EnvConfig()
-        cfg.rom_path = str(rom_path(game))
-        cfg.frameskip = _int_arg("frameskip", frameskip, 1)
+        cfg.rom_path = str(rom_path(games[0]))
+        cfg.frameskip, cfg.frameskip_max = _frameskip(frameskip)
+        cfg.obs_type = _choice("obs_type", obs_type, _OBS_TYPES)
+        cfg.seeding = _choice("seeding", seeding, _SEEDING)
+        cfg.channels_last = bool(channels_last)
+        cfg.grayscale_newaxis = bool(grayscale_newaxis)
+        cfg.raw = bool(raw)
         cfg.img_height = _int_arg("img_height", img_height, 1)
         cfg.img_width = _int_arg("img_width", img_width, 1)
-        cfg.stack_num = _int_arg("stack_num", stack_num, 1)
+        cfg.stack_num = _int_arg("stack_num", stack_num, 0)
         cfg.noop_max = _int_arg("noop_max", noop_max, 0)
         cfg.max_num_frames_per_episode = _int_arg(
-            "max_num_frames_per_episode", max_num_frames_per_episode, 1
+            "max_num_frames_per_episode", max_num_frames_per_episode, 0
         )
         cfg.maxpool = bool(maxpool)
-        cfg.grayscale = bool(grayscale)
         cfg.use_fire_reset = bool(use_fire_reset)
         cfg.episodic_life = bool(episodic_life)
         cfg.life_loss_info = bool(life_loss_info)
         cfg.reward_clipping = bool(reward_clipping)
         cfg.repeat_action_probability = float(repeat_action_probability)
         cfg.full_action_space = bool(full_action_space or continuous)
+        # Several games: ALE's 18 actions (the games' own full sets may differ, as Skiing's).
+        cfg.all_actions = cfg.full_action_space and len(self.games) > 1
         cfg.mode = -1 if mode is None else _int_arg("mode", mode, 0)
         cfg.difficulty = -1 if difficulty is None else _int_arg("difficulty", difficulty, 0)
         cfg.validate()
+        configs = []
+        for g in games:
+            c = _core.EnvConfig(cfg)
+            c.rom_path = str(rom_path(g))
+            configs.append(c)
 
         pool = _core.PoolConfig()
         pool.num_envs = self.num_envs
@@ -197,21 +296,33 @@ class AtariVectorEnv(VectorEnv):
         pool.reset_ahead = render_mode is None
         pool.validate()
 
-        self._core = _core.VectorEnv([cfg] * self.num_envs, pool)
+        if render_mode == "human":
+            if self.batch_size != self.num_envs:
+                raise ValueError(
+                    "render_mode='human' shows every env after each batch and needs "
+                    "batch_size == num_envs"
+                )
+            from atari_vec.human_render import HumanRenderer
+
+            self._human = HumanRenderer(self.num_envs, caption=f"atari_vec: {', '.join(self.games)}")
+        self._all_ids = np.arange(self.num_envs, dtype=np.int32)
+        self._core = _core.VectorEnv(configs, pool)
         _LIVE.add(self)
         self.closed = False
         self._pid = os.getpid()
         self._lock = threading.Lock()
 
-        self.game = normalize_game(game)
+        self.game = self.games[0] if len(self.games) == 1 else list(self.games)
+        # info["game_id"] (several games only): the index in self.games of each row's game.
+        self._game_of_env = np.array([self.games.index(g) for g in games], dtype=np.int32)
         self.continuous = bool(continuous)
         self.continuous_action_threshold = threshold
-        self.grayscale = cfg.grayscale
+        self.obs_type = obs_type
+        self.grayscale = obs_type == "grayscale"
+        self.raw = cfg.raw
+        self.seeding = seeding
         self.action_set = list(self._core.action_set)
-        shape: tuple[int, ...] = (cfg.stack_num, cfg.img_height, cfg.img_width)
-        if not cfg.grayscale:
-            shape += (3,)
-        self.single_observation_space = Box(0, 255, shape, np.uint8)
+        self.single_observation_space = Box(0, 255, tuple(cfg.observation_shape), np.uint8)
         if self.continuous:
             self.single_action_space = Box(
                 low=np.array([0.0, -np.pi, 0.0], dtype=np.float32),
@@ -276,7 +387,7 @@ class AtariVectorEnv(VectorEnv):
         try:
             if seed is not None and not isinstance(seed, (Sequence, np.ndarray)):
                 super().reset(seed=int(seed))
-            return self._core.reset(ids, seeds)
+            return self._deliver(self._core.reset(ids, seeds))
         finally:
             self._lock.release()
 
@@ -328,9 +439,18 @@ class AtariVectorEnv(VectorEnv):
         """Wait for the next batch. ``timeout`` (seconds) raises ``TimeoutError`` when exceeded."""
         self._enter("recv")
         try:
-            return self._core.recv(-1.0 if timeout is None else float(timeout))
+            return self._deliver(self._core.recv(-1.0 if timeout is None else float(timeout)))
         finally:
             self._lock.release()
+
+    def _deliver(self, result: tuple) -> tuple:
+        """Per-batch additions to a result: the game of each row, the human window."""
+        if len(self.games) > 1:
+            info = result[-1]
+            info["game_id"] = self._game_of_env[info["env_id"]]
+        if self._human is not None:
+            self._human.show(self._core.render(self._all_ids))
+        return result
 
     def _map_continuous(self, actions: Any) -> tuple[np.ndarray, np.ndarray]:
         a = np.asarray(actions)
@@ -377,6 +497,8 @@ class AtariVectorEnv(VectorEnv):
         """
         if self._core is not None:
             self._core.close()
+        if self._human is not None:
+            self._human.close()
 
     # -- introspection --------------------------------------------------------------------
 

@@ -216,7 +216,7 @@ void geometries(const std::string& rom, long steps) {
                             Geometry{false, 210, 160, 1}, Geometry{true, 42, 42, 1},
                             Geometry{true, 105, 80, 2}}) {
     EnvConfig env = base_config(rom, 100);
-    env.grayscale = g.grayscale;
+    env.obs_type = g.grayscale ? ObsType::kGrayscale : ObsType::kRGB;
     env.img_height = g.height;
     env.img_width = g.width;
     env.stack_num = g.stack;

@@ -66,7 +66,7 @@ bool palette_tables_stay_in_bounds() {
   for (bool grayscale : {true, false}) {
     EnvConfig config;
     config.rom_path = rom;
-    config.grayscale = grayscale;
+    config.obs_type = grayscale ? ObsType::kGrayscale : ObsType::kRGB;
     AtariEnv env(config);
     env.reset();
     env.step();

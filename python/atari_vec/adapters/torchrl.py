@@ -24,13 +24,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from gymnasium.vector import AutoresetMode
+from gymnasium.vector import AutoresetMode, VectorWrapper
 from torchrl.envs import EnvBase
 from torchrl.envs.libs.gym import GymWrapper
 
 from atari_vec.vector_env import AtariVectorEnv
 
 _SUPPORTED = (AutoresetMode.DISABLED, AutoresetMode.SAME_STEP)
+
+# EnvPool's info keys for CleanRL-style scripts; TorchRL copies every info key into its
+# tensordict, where these two would overwrite its own "reward" and "terminated".
+_CLASHING_INFO_KEYS = ("reward", "terminated")
+
+
+class _WithoutClashingInfo(VectorWrapper):
+    """Drops the info keys that share a name with TorchRL's own entries (two dict pops per
+    step)."""
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        return obs, self._strip(info)
+
+    def step(self, actions: Any) -> tuple[Any, ...]:
+        *out, info = self.env.step(actions)
+        return (*out, self._strip(info))
+
+    def __getattr__(self, name: str) -> Any:  # autoreset_mode, render, ...: the env's own
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+    @staticmethod
+    def _strip(info: dict[str, Any]) -> dict[str, Any]:
+        for key in _CLASHING_INFO_KEYS:
+            info.pop(key, None)
+        return info
 
 
 def wrap_torchrl(env: AtariVectorEnv, **wrapper_kwargs: Any) -> EnvBase:
@@ -59,7 +87,7 @@ def wrap_torchrl(env: AtariVectorEnv, **wrapper_kwargs: Any) -> EnvBase:
             f"num_envs ({env.num_envs})"
         )
     wrapper_kwargs.setdefault("categorical_action_encoding", True)
-    return GymWrapper(env, **wrapper_kwargs)
+    return GymWrapper(_WithoutClashingInfo(env), **wrapper_kwargs)
 
 
 def make_torchrl_env(
