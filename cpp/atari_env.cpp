@@ -310,17 +310,26 @@ void AtariEnv::write_observation(uint8_t* dst) const {
     std::memcpy(dst + older, stack_.data(), static_cast<std::size_t>(stack_head_) * frame);
     return;
   }
-  // (H, W, frames * channels): each pixel's channels, frame after frame, oldest first.
+  // (H, W, frames * channels): each pixel's channels, frame after frame, oldest first. Pixel
+  // by pixel, so the writes are sequential and the reads come from `frames` running streams.
   const int c = config_.channels();
   const std::size_t pixels = frame / static_cast<std::size_t>(c);
-  const std::size_t step = static_cast<std::size_t>(frames) * c;
+  const uint8_t* src[kMaxStackForChannelsLast];
   for (int f = 0; f < frames; ++f) {
-    const uint8_t* src = stack_.data() + static_cast<std::size_t>((stack_head_ + f) % frames) * frame;
-    uint8_t* out = dst + static_cast<std::size_t>(f) * c;
-    if (c == 1) {
-      for (std::size_t p = 0; p < pixels; ++p) out[p * step] = src[p];
-    } else {
-      for (std::size_t p = 0; p < pixels; ++p) std::memcpy(out + p * step, src + p * 3, 3);
+    src[f] = stack_.data() + static_cast<std::size_t>((stack_head_ + f) % frames) * frame;
+  }
+  uint8_t* out = dst;
+  if (c == 1) {
+    for (std::size_t p = 0; p < pixels; ++p) {
+      for (int f = 0; f < frames; ++f) *out++ = src[f][p];
+    }
+  } else {
+    for (std::size_t p = 0; p < 3 * pixels; p += 3) {
+      for (int f = 0; f < frames; ++f) {
+        *out++ = src[f][p];
+        *out++ = src[f][p + 1];
+        *out++ = src[f][p + 2];
+      }
     }
   }
 }

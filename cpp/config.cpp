@@ -35,6 +35,9 @@ void EnvConfig::validate() const {
   require(mode >= -1, "mode must be a valid game mode or -1" + got(mode));
   require(difficulty >= -1, "difficulty must be a valid difficulty or -1" + got(difficulty));
   require(!(channels_last && is_ram()), "channels_last applies to screens, not to RAM observations");
+  require(!channels_last || stack_num <= kMaxStackForChannelsLast,
+          "channels_last supports stack_num up to " + std::to_string(kMaxStackForChannelsLast) +
+              got(stack_num));
   if (raw) {
     const char* clash = maxpool            ? "maxpool"
                         : noop_max > 0     ? "noop_max > 0"

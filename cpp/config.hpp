@@ -25,6 +25,8 @@ enum class Seeding { kGymnasium, kAlePy };
 
 // ALE's RAM size; a RAM observation frame is this many bytes.
 constexpr int kRamBytes = 128;
+// channels_last interleaves the frames of a stack pixel by pixel, up to this many.
+constexpr int kMaxStackForChannelsLast = 64;
 
 // One environment: emulator settings plus preprocessing. Defaults follow ale-py's AtariVectorEnv.
 struct EnvConfig {

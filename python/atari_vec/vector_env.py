@@ -306,7 +306,12 @@ class AtariVectorEnv(VectorEnv):
 
             self._human = HumanRenderer(self.num_envs, caption=f"atari_vec: {', '.join(self.games)}")
         self._all_ids = np.arange(self.num_envs, dtype=np.int32)
-        self._core = _core.VectorEnv(configs, pool)
+        try:
+            self._core = _core.VectorEnv(configs, pool)
+        except BaseException:
+            if self._human is not None:
+                self._human.close()
+            raise
         _LIVE.add(self)
         self.closed = False
         self._pid = os.getpid()
