@@ -79,7 +79,8 @@ void wait_interruptibly(Ready ready, Closed closed, double timeout_s, const char
 
 class PyVectorEnv {
  public:
-  PyVectorEnv(const std::vector<EnvConfig>& envs, const PoolConfig& pool) {
+  PyVectorEnv(const std::vector<EnvConfig>& envs, const PoolConfig& pool, bool episode_info)
+      : episode_info_(episode_info) {
     if (envs.empty()) throw py::value_error("num_envs must be positive, got 0");
     {
       py::gil_scoped_release release;
@@ -325,7 +326,7 @@ class PyVectorEnv {
     info["reward"] = a.raw_reward;
     info["terminated"] = a.game_ended;
     info["elapsed_step"] = a.elapsed_step;
-    if (any_set(a.episode_mask)) {
+    if (episode_info_ && any_set(a.episode_mask)) {
       py::dict episode;
       episode["r"] = a.episode_return;
       episode["l"] = a.episode_length;
@@ -360,6 +361,7 @@ class PyVectorEnv {
   std::vector<int32_t> actions_;
   std::vector<float> strengths_;
   bool same_step_ = false;
+  bool episode_info_ = true;  // info["episode"] / info["_episode"] on the steps that end one
 };
 
 }  // namespace
@@ -427,7 +429,8 @@ PYBIND11_MODULE(_core, m) {
       .def("validate", &PoolConfig::validate);
 
   py::class_<PyVectorEnv>(m, "VectorEnv")
-      .def(py::init<const std::vector<EnvConfig>&, const PoolConfig&>(), py::arg("envs"), py::arg("pool"))
+      .def(py::init<const std::vector<EnvConfig>&, const PoolConfig&, bool>(), py::arg("envs"),
+           py::arg("pool"), py::arg("episode_info") = true)
       .def("reset", &PyVectorEnv::reset, py::arg("env_ids"), py::arg("seeds"), py::arg("timeout") = -1.0)
       .def("send", &PyVectorEnv::send, py::arg("actions"), py::arg("paddle_strengths") = py::none())
       .def("recv", &PyVectorEnv::recv, py::arg("timeout") = -1.0)

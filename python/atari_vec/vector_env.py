@@ -163,6 +163,9 @@ class AtariVectorEnv(VectorEnv):
             (the reset's fire and no-op frames included), as Gymnasium's stack does.
             ``"ale_py"``: as ale-py's ``AtariVectorEnv`` (ALE seeded with ``s + i``, no-ops from
             a ``std::mt19937``, frames counted from the end of the reset).
+        episode_statistics: ``info["episode"]`` (``"r"``, ``"l"``) and ``info["_episode"]`` on
+            the steps that end an episode, computed natively. Pass False to wrap the env in
+            Gymnasium's ``RecordEpisodeStatistics``, which refuses an env that has them.
         raw: each env steps and resets exactly as ``gym.make(<ale-py id>)`` (the
             ``AtariVecRaw/*`` ids set it): every frame of a step emulated, no no-ops, fire,
             max-pool, clipping or life-loss rules (they must be off).
@@ -222,6 +225,7 @@ class AtariVectorEnv(VectorEnv):
         grayscale_newaxis: bool = False,
         seeding: str = "gymnasium",
         raw: bool = False,
+        episode_statistics: bool = True,
     ):
         self._core: Any = None
         self._human: Any = None
@@ -307,7 +311,7 @@ class AtariVectorEnv(VectorEnv):
             self._human = HumanRenderer(self.num_envs, caption=f"atari_vec: {', '.join(self.games)}")
         self._all_ids = np.arange(self.num_envs, dtype=np.int32)
         try:
-            self._core = _core.VectorEnv(configs, pool)
+            self._core = _core.VectorEnv(configs, pool, episode_info=bool(episode_statistics))
         except BaseException:
             if self._human is not None:
                 self._human.close()
