@@ -318,20 +318,21 @@ class PyVectorEnv {
     prepare(core_->block_to_refill(block));
     core_->rethrow_worker_error();
     BlockArrays& a = blocks_[static_cast<std::size_t>(block)];
+    const InfoKeys& k = keys_;
     py::dict info;
-    info["env_id"] = a.env_id;
-    info["lives"] = a.lives;
-    info["frame_number"] = a.frame_number;
-    info["episode_frame_number"] = a.episode_frame_number;
-    info["reward"] = a.raw_reward;
-    info["terminated"] = a.game_ended;
-    info["elapsed_step"] = a.elapsed_step;
+    info[k.env_id] = a.env_id;
+    info[k.lives] = a.lives;
+    info[k.frame_number] = a.frame_number;
+    info[k.episode_frame_number] = a.episode_frame_number;
+    info[k.reward] = a.raw_reward;
+    info[k.terminated] = a.game_ended;
+    info[k.elapsed_step] = a.elapsed_step;
     if (episode_info_ && any_set(a.episode_mask)) {
       py::dict episode;
-      episode["r"] = a.episode_return;
-      episode["l"] = a.episode_length;
-      info["episode"] = episode;
-      info["_episode"] = a.episode_mask;
+      episode[k.r] = a.episode_return;
+      episode[k.l] = a.episode_length;
+      info[k.episode] = episode;
+      info[k.episode_mask] = a.episode_mask;
     }
     if (same_step_) {
       if (any_set(a.final_mask)) {
@@ -362,6 +363,12 @@ class PyVectorEnv {
   std::vector<float> strengths_;
   bool same_step_ = false;
   bool episode_info_ = true;  // info["episode"] / info["_episode"] on the steps that end one
+  // The keys of every batch's info dict, made once (not a new str per key per recv).
+  struct InfoKeys {
+    py::str env_id{"env_id"}, lives{"lives"}, frame_number{"frame_number"},
+        episode_frame_number{"episode_frame_number"}, reward{"reward"}, terminated{"terminated"},
+        elapsed_step{"elapsed_step"}, episode{"episode"}, episode_mask{"_episode"}, r{"r"}, l{"l"};
+  } keys_;
 };
 
 }  // namespace

@@ -437,8 +437,8 @@ inline void BasicVectorEnv<Env>::run_task(const Task& task) {
   }
   try {
     switch (task.kind) {
-      case TaskKind::kPrepareReset:
-        break;  // handled above
+      case TaskKind::kPrepareReset:  // returned above; listed so the switch stays exhaustive
+        break;
       case TaskKind::kReset:
         // After quiesce() the env is none or ready; reset() discarded ready ones with a seed.
         if (prep_[task.env_id].exchange(kNone, std::memory_order_acq_rel) != kReady) env.reset();
@@ -482,9 +482,11 @@ inline void BasicVectorEnv<Env>::run_task(const Task& task) {
     // Statistics of an episode that ended on this step; zeros elsewhere, as Gymnasium's
     // RecordEpisodeStatistics reports them.
     out.episode_mask[row] = finished;
-    const StepOutcome stats = ended ? final_outcome : finished ? env.outcome() : StepOutcome{};
-    out.episode_return[row] = static_cast<float>(stats.episode_return);
-    out.episode_length[row] = stats.episode_length;
+    // The env's outcome now (after the SAME_STEP reset, if any), computed once per row.
+    const StepOutcome now = show_final ? StepOutcome{} : env.outcome();
+    const StepOutcome& stats = ended ? final_outcome : now;
+    out.episode_return[row] = finished ? static_cast<float>(stats.episode_return) : 0.0f;
+    out.episode_length[row] = finished ? stats.episode_length : 0;
     if (show_final) {
       std::memcpy(out.obs + row * stacked_bytes_,
                   final_obs_.data() + static_cast<std::size_t>(task.env_id) * stacked_bytes_,
@@ -492,13 +494,14 @@ inline void BasicVectorEnv<Env>::run_task(const Task& task) {
       write_outcome(ref, task.env_id, final_outcome_[static_cast<std::size_t>(task.env_id)]);
     } else {
       env.write_observation(out.obs + row * stacked_bytes_);
-      write_outcome(ref, task.env_id, env.outcome());
+      write_outcome(ref, task.env_id, now);
     }
     if (finished && reset_ahead_) {
       // Keep the final state for a report, then let an idle worker run the next reset.
+      // (reset_ahead_ is NEXT_STEP only, so no reset ran here: `now` is the final outcome.)
       std::memcpy(final_obs_.data() + static_cast<std::size_t>(task.env_id) * stacked_bytes_,
                   out.obs + row * stacked_bytes_, stacked_bytes_);
-      final_outcome_[static_cast<std::size_t>(task.env_id)] = env.outcome();
+      final_outcome_[static_cast<std::size_t>(task.env_id)] = now;
       prep_[task.env_id].store(kPending, std::memory_order_release);
     }
     if (ended) {

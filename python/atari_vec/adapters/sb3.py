@@ -66,16 +66,25 @@ def _channel_first_space(space: Box) -> Box:
 
 
 def _split_info(info: dict[str, Any], num_envs: int) -> list[dict[str, Any]]:
-    """Turn a Gymnasium vector info dict (arrays plus ``_key`` masks) into per-env dicts."""
-    out: list[dict[str, Any]] = [{} for _ in range(num_envs)]
+    """Turn a Gymnasium vector info dict (arrays plus ``_key`` masks) into per-env dicts.
+
+    Unmasked arrays are split column-wise (one ``tolist()`` per key, one ``dict`` per env);
+    only masked keys, which hold values for a few envs, are visited env by env.
+    """
+    plain = [k for k, v in info.items()
+             if not k.startswith("_") and f"_{k}" not in info and not isinstance(v, dict)]
+    columns = [info[k].tolist() if isinstance(info[k], np.ndarray) else list(info[k])
+               for k in plain]
+    out = [dict(zip(plain, row)) for row in zip(*columns)] if plain else [
+        {} for _ in range(num_envs)
+    ]
     for key, value in info.items():
-        if key.startswith("_"):
+        if key.startswith("_") or key in plain:
             continue
         mask = info.get(f"_{key}")
         values = _split_info(value, num_envs) if isinstance(value, dict) else value
-        for i in range(num_envs):
-            if mask is None or mask[i]:
-                out[i][key] = values[i]
+        for i in range(num_envs) if mask is None else np.flatnonzero(mask):
+            out[i][key] = values[i]
     return out
 
 
