@@ -234,3 +234,32 @@ def test_render_mode_reaches_both_entry_points(closing):
     screen = ref.render()
     assert screen.shape == (210, 160, 3)
     np.testing.assert_array_equal(ours.render()[0], screen)
+
+
+def test_make_and_make_vec_start_from_the_same_defaults():
+    """gym.make (the reference stack) and gym.make_vec (the native env) of every AtariVec id
+    take their defaults from one place: AtariVectorEnv's signature, itself read from the C++
+    EnvConfig/PoolConfig."""
+    import inspect
+
+    from atari_vec import _core
+    from atari_vec.registration import make_reference_env
+
+    native = inspect.signature(atari_vec.AtariVectorEnv).parameters
+    reference = inspect.signature(make_reference_env).parameters
+    shared = set(native) & set(reference) - {"game"}
+    assert len(shared) >= 20
+    for name in shared:
+        assert reference[name].default == native[name].default, name
+    env, pool = _core.EnvConfig(), _core.PoolConfig()
+    for name in ("frameskip", "img_height", "img_width", "stack_num", "noop_max", "maxpool",
+                 "episodic_life", "life_loss_info", "reward_clipping", "use_fire_reset",
+                 "max_num_frames_per_episode", "channels_last", "grayscale_newaxis", "raw"):
+        assert native[name].default == getattr(env, name), name
+    assert native["repeat_action_probability"].default == env.repeat_action_probability
+    for name in ("batch_size", "num_threads", "thread_affinity_offset"):
+        assert native[name].default == getattr(pool, name), name
+    # Every registered id: its spec kwargs leave these defaults to the constructor.
+    for spec in gym.registry.values():
+        if spec.id.startswith("AtariVec/"):
+            assert set(spec.kwargs) == {"game"}, spec.id

@@ -18,6 +18,7 @@ and for the ``-ram`` and ``Deterministic`` spellings of Gymnasium's Atari page,
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import gymnasium as gym
@@ -228,31 +229,36 @@ class FireOnReset(gym.Wrapper):
         return self.env.unwrapped._get_obs(), self.env.unwrapped._get_info()
 
 
+# AtariVectorEnv's defaults (themselves read from cpp/config.hpp): gym.make and gym.make_vec of
+# one id start from the same settings.
+_D = {name: p.default for name, p in inspect.signature(AtariVectorEnv).parameters.items()}
+
+
 def make_reference_env(
     game: str,
     *,
     render_mode: str | None = None,
-    max_num_frames_per_episode: int = 108000,
-    repeat_action_probability: float = 0.0,
-    full_action_space: bool = False,
-    continuous: bool = False,
-    continuous_action_threshold: float = 0.5,
-    img_height: int = 84,
-    img_width: int = 84,
-    grayscale: bool = True,
-    stack_num: int = 4,
-    frameskip: int = 4,
-    maxpool: bool = True,
-    noop_max: int = 30,
-    episodic_life: bool = False,
-    life_loss_info: bool = False,
-    reward_clipping: bool = True,
-    use_fire_reset: bool = True,
-    mode: int | None = None,
-    difficulty: int | None = None,
-    obs_type: str | None = None,
-    grayscale_newaxis: bool = False,
-    seeding: str = "gymnasium",
+    max_num_frames_per_episode: int = _D["max_num_frames_per_episode"],
+    repeat_action_probability: float = _D["repeat_action_probability"],
+    full_action_space: bool | None = _D["full_action_space"],
+    continuous: bool = _D["continuous"],
+    continuous_action_threshold: float = _D["continuous_action_threshold"],
+    img_height: int = _D["img_height"],
+    img_width: int = _D["img_width"],
+    grayscale: bool = _D["grayscale"],
+    stack_num: int = _D["stack_num"],
+    frameskip: int = _D["frameskip"],
+    maxpool: bool = _D["maxpool"],
+    noop_max: int = _D["noop_max"],
+    episodic_life: bool = _D["episodic_life"],
+    life_loss_info: bool = _D["life_loss_info"],
+    reward_clipping: bool = _D["reward_clipping"],
+    use_fire_reset: bool = _D["use_fire_reset"],
+    mode: int | None = _D["mode"],
+    difficulty: int | None = _D["difficulty"],
+    obs_type: str | None = _D["obs_type"],
+    grayscale_newaxis: bool = _D["grayscale_newaxis"],
+    seeding: str = _D["seeding"],
     **unsupported: Any,
 ) -> gym.Env:
     """Build Gymnasium's single-env Atari stack from ``AtariVectorEnv`` keyword arguments.
@@ -335,7 +341,7 @@ def make_reference_env(
         "frameskip": 1,
         "repeat_action_probability": repeat_action_probability,
         "max_num_frames_per_episode": max_num_frames_per_episode,
-        "full_action_space": full_action_space,
+        "full_action_space": bool(full_action_space),
         "render_mode": render_mode,
     }
     if continuous:

@@ -64,12 +64,19 @@ def _parse_autoreset(mode: AutoresetMode | str) -> AutoresetMode:
     )
 
 
+# Every knob's default lives in cpp/config.hpp (EnvConfig, PoolConfig); the signature of
+# AtariVectorEnv reads them from there, and registration.make_reference_env from the signature.
+_ENV = _core.EnvConfig()
+_POOL = _core.PoolConfig()
+
 _OBS_TYPES = {
     "grayscale": _core.ObsType.GRAYSCALE,
     "rgb": _core.ObsType.RGB,
     "ram": _core.ObsType.RAM,
 }
 _SEEDING = {"gymnasium": _core.Seeding.GYMNASIUM, "ale_py": _core.Seeding.ALE_PY}
+_SEEDING_NAME = {v: k for k, v in _SEEDING.items()}
+_AUTORESET_NAME = {v: k for k, v in _AUTORESET.items()}
 
 
 def _choice(name: str, value: Any, choices: dict[str, Any]) -> Any:
@@ -195,36 +202,36 @@ class AtariVectorEnv(VectorEnv):
     def __init__(
         self,
         game: str | Sequence[str],
-        num_envs: int = 1,
+        num_envs: int = _POOL.num_envs,
         *,
-        batch_size: int = 0,
-        num_threads: int = 0,
-        thread_affinity_offset: int = -1,
-        max_num_frames_per_episode: int = 108000,
-        repeat_action_probability: float = 0.0,
+        batch_size: int = _POOL.batch_size,
+        num_threads: int = _POOL.num_threads,
+        thread_affinity_offset: int = _POOL.thread_affinity_offset,
+        max_num_frames_per_episode: int = _ENV.max_num_frames_per_episode,
+        repeat_action_probability: float = _ENV.repeat_action_probability,
         full_action_space: bool | None = None,
         continuous: bool = False,
         continuous_action_threshold: float = 0.5,
-        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
-        img_height: int = 84,
-        img_width: int = 84,
-        grayscale: bool = True,
-        stack_num: int = 4,
-        frameskip: int | tuple[int, int] = 4,
-        maxpool: bool = True,
-        noop_max: int = 30,
-        episodic_life: bool = False,
-        life_loss_info: bool = False,
-        reward_clipping: bool = True,
-        use_fire_reset: bool = True,
+        autoreset_mode: AutoresetMode | str = _AUTORESET_NAME[_POOL.autoreset_mode],
+        img_height: int = _ENV.img_height,
+        img_width: int = _ENV.img_width,
+        grayscale: bool = _ENV.obs_type == _core.ObsType.GRAYSCALE,
+        stack_num: int = _ENV.stack_num,
+        frameskip: int | tuple[int, int] = _ENV.frameskip,
+        maxpool: bool = _ENV.maxpool,
+        noop_max: int = _ENV.noop_max,
+        episodic_life: bool = _ENV.episodic_life,
+        life_loss_info: bool = _ENV.life_loss_info,
+        reward_clipping: bool = _ENV.reward_clipping,
+        use_fire_reset: bool = _ENV.use_fire_reset,
         mode: int | None = None,
         difficulty: int | None = None,
         render_mode: str | None = None,
         obs_type: str | None = None,
-        channels_last: bool = False,
-        grayscale_newaxis: bool = False,
-        seeding: str = "gymnasium",
-        raw: bool = False,
+        channels_last: bool = _ENV.channels_last,
+        grayscale_newaxis: bool = _ENV.grayscale_newaxis,
+        seeding: str = _SEEDING_NAME[_ENV.seeding],
+        raw: bool = _ENV.raw,
         episode_statistics: bool = True,
     ):
         self._core: Any = None
