@@ -92,6 +92,8 @@ def test_render(closing):
     closing(env)
     env.reset(seed=0)
     frames = env.render()
+    assert isinstance(frames, tuple)  # as Gymnasium's vector envs return them
+    frames = np.stack(frames)
     assert frames.shape == (3, 210, 160, 3) and frames.dtype == np.uint8
     import ale_py
 
@@ -100,7 +102,7 @@ def test_render(closing):
     ale.reset_game()
     ale.act(ale_py.Action.FIRE)  # fire reset, as the env did
     np.testing.assert_array_equal(frames[0], ale.getScreenRGB())
-    assert env.render([2]).shape == (1, 210, 160, 3)
+    assert np.stack(env.render([2])).shape == (1, 210, 160, 3)
     with pytest.raises(ValueError):
         env.render([5])
     assert atari_vec.AtariVectorEnv("pong", 1).render() is None

@@ -191,13 +191,13 @@ def test_env_human_window_shows_render(xvfb):
     env = atari_vec.AtariVectorEnv("pong", num_envs=2, render_mode="human")
     try:
         env.reset(seed=0)
-        screens = env.render()
+        screens = np.stack(env.render())
         assert screens.shape == (2, 210, 160, 3)
         _assert_window_shows(xvfb, _expected_window(screens, 2))
         actions = np.random.default_rng(0).integers(0, env.single_action_space.n, size=(20, 2))
         for a in actions:
             env.step(a)
-        after = env.render()
+        after = np.stack(env.render())
         assert not np.array_equal(after, screens)
         _assert_window_shows(xvfb, _expected_window(after, 2))
     finally:

@@ -488,8 +488,12 @@ class AtariVectorEnv(VectorEnv):
         f = (fire > t).astype(np.int64)
         return self._continuous_to_index[h, v, f].astype(np.int32), np.ascontiguousarray(radius)
 
-    def render(self, env_ids: Sequence[int] | np.ndarray | None = None) -> np.ndarray | None:
-        """Full-colour screens ``(len(env_ids), 210, 160, 3)`` of the chosen environments.
+    def render(
+        self, env_ids: Sequence[int] | np.ndarray | None = None
+    ) -> tuple[np.ndarray, ...] | None:
+        """Full-colour screens of the chosen environments: a tuple of ``(210, 160, 3)`` arrays,
+        as Gymnasium's vector envs return them (``np.stack`` makes one array of it; the
+        elements are views of one freshly made array).
 
         All environments by default. An environment can be rendered once its last result has
         been received (always, in synchronous mode).
@@ -501,7 +505,7 @@ class AtariVectorEnv(VectorEnv):
             raise TypeError("env_ids must be a 1-D sequence of ints")
         self._enter("render")
         try:
-            return self._core.render(ids.astype(np.int32))
+            return tuple(self._core.render(ids.astype(np.int32)))
         finally:
             self._lock.release()
 

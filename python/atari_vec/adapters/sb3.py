@@ -251,7 +251,7 @@ class AtariSB3VecEnv(VecEnv):
             if self.render_mode != "rgb_array":
                 return [None] * len(chosen)
             self._drain()
-            return list(self.vector_env.render(np.asarray(chosen, dtype=np.int64)))
+            return list(self.vector_env.render(np.asarray(chosen, dtype=np.int64)))  # a tuple
         if method_name in _READ_ONLY_METHODS:
             chosen = self._indices(indices)
         else:
