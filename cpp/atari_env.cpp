@@ -204,11 +204,19 @@ void AtariEnv::reset() {
   }
   ale_->reset_game();
   if (fire_on_reset_) ale_->act(ale::PLAYER_A_FIRE);
-  if (config_.noop_max > 0) {
-    for (int n = draw(1, config_.noop_max + 1); n > 0; --n) {
-      ale_->act(ale::PLAYER_A_NOOP);
-      if (ale_->game_over()) ale_->reset_game();
-    }
+  // The no-op count, as each reference draws it. Gymnasium's AtariPreprocessing: 1..noop_max
+  // from np_random, only when noop_max > 0. ale-py's vector env: d in 0..noop_max-1 on every
+  // reset (noop_max 0 included), of which the FIRE press counts as one.
+  int noops = 0;
+  if (config_.seeding == Seeding::kGymnasium) {
+    noops = config_.noop_max > 0 ? draw(1, config_.noop_max + 1) : 0;
+  } else {
+    noops = std::uniform_int_distribution<int>(0, std::max(config_.noop_max - 1, 0))(noop_rng_) -
+            (fire_on_reset_ ? 1 : 0);
+  }
+  for (; noops > 0; --noops) {
+    ale_->act(ale::PLAYER_A_NOOP);
+    if (ale_->game_over()) ale_->reset_game();
   }
 
   std::fill(stack_.begin(), stack_.end(), 0);

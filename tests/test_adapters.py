@@ -8,16 +8,19 @@ import pytest
 import atari_vec
 
 
-def _native_trajectory(steps: int, num_envs: int, **kwargs):
-    """Observations, rewards and done flags of a SAME_STEP AtariVectorEnv under NOOP."""
-    env = atari_vec.AtariVectorEnv("breakout", num_envs, autoreset_mode="SameStep", **kwargs)
+def _native_trajectory(game: str, actions: np.ndarray, **kwargs):
+    """Per step of a SAME_STEP AtariVectorEnv driven by `actions` (steps x envs): the
+    observation, the rewards, the done flags, the final observations (None if no env ended)
+    and the unclipped rewards; the reset comes first."""
+    num_envs = actions.shape[1]
+    env = atari_vec.AtariVectorEnv(game, num_envs, autoreset_mode="SameStep", **kwargs)
     try:
         obs, _ = env.reset(seed=3)
-        out = [(obs.copy(), None, None, None)]
-        for _ in range(steps):
-            obs, rew, term, trunc, info = env.step(np.zeros(num_envs, dtype=np.int64))
+        out = [(obs.copy(), None, None, None, None)]
+        for a in actions:
+            obs, rew, term, trunc, info = env.step(a)
             final = info["final_obs"].copy() if "final_obs" in info else None
-            out.append((obs.copy(), rew.copy(), term | trunc, final))
+            out.append((obs.copy(), rew.copy(), term | trunc, final, info["reward"].copy()))
         return out
     finally:
         env.close()
@@ -100,25 +103,31 @@ def test_sb3_seed_reproduces_reset(sb3):
 def test_sb3_terminal_observation_and_episode_info(sb3):
     from atari_vec.adapters.sb3 import make_sb3_vec_env
 
+    # Random actions on Space Invaders: aliens shot within the episode score 5 to 30 (1 once
+    # clipped), so rewards and returns are compared where they are not zero.
     steps, n = 60, 2
     # ale-py's frame count (from the end of the reset) makes every episode exactly 50 steps.
     kwargs = dict(max_num_frames_per_episode=200, seeding="ale_py")
-    native = _native_trajectory(steps, n, **kwargs)
-    venv = make_sb3_vec_env("breakout", n, **kwargs)
+    actions = np.random.default_rng(0).integers(0, 6, size=(steps, n))
+    native = _native_trajectory("space_invaders", actions, **kwargs)
+    venv = make_sb3_vec_env("space_invaders", n, **kwargs)
     try:
         venv.seed(3)
         obs = venv.reset()
         np.testing.assert_array_equal(obs, native[0][0])
         ends = 0
+        returns = np.zeros(n)  # unclipped, since each env's reset
+        episode_returns = []
         for t in range(1, steps + 1):
-            obs, rewards, dones, infos = venv.step(np.zeros(n, dtype=np.int64))
-            nat_obs, nat_rew, nat_done, nat_final = native[t]
+            obs, rewards, dones, infos = venv.step(actions[t - 1])
+            nat_obs, nat_rew, nat_done, nat_final, nat_unclipped = native[t]
             np.testing.assert_array_equal(obs, nat_obs)
             np.testing.assert_array_equal(rewards, nat_rew)
             np.testing.assert_array_equal(dones, nat_done)
+            returns += nat_unclipped
             for i in range(n):
                 if not dones[i]:
-                    assert "terminal_observation" not in infos[i]
+                    assert "terminal_observation" not in infos[i] and "episode" not in infos[i]
                     continue
                 ends += 1
                 # The returned obs starts the next episode; the last one is in the info.
@@ -126,9 +135,15 @@ def test_sb3_terminal_observation_and_episode_info(sb3):
                 assert not np.array_equal(infos[i]["terminal_observation"], obs[i])
                 assert infos[i]["TimeLimit.truncated"] is True  # 200 frames = 50 steps
                 assert infos[i]["episode"]["l"] == 50
-                assert infos[i]["episode"]["r"] == 0.0
-                assert int(venv.reset_infos[i]["episode_frame_number"]) < 50
+                assert infos[i]["episode"]["r"] == returns[i]  # unclipped
+                episode_returns.append(returns[i])
+                returns[i] = 0
         assert ends == n
+        assert min(episode_returns) > 0
+        rewards_seen = np.array([native[t][1] for t in range(1, steps + 1)])
+        unclipped = np.array([native[t][4] for t in range(1, steps + 1)])
+        assert (rewards_seen != 0).sum() >= 2, "the rewards compared should not all be zero"
+        assert (unclipped > rewards_seen).any(), "some reward should have been clipped"
     finally:
         venv.close()
 
@@ -231,11 +246,17 @@ def torchrl():
     return pytest.importorskip("torchrl")
 
 
-def _noop_policy(td):
+def _scripted_policy(actions: np.ndarray):
+    """A TorchRL policy playing actions[t] (one per env) at its t-th call."""
     import torch
 
-    td.set("action", torch.zeros(td.batch_size, dtype=torch.long))
-    return td
+    calls = iter(actions)
+
+    def policy(td):
+        td.set("action", torch.as_tensor(next(calls), dtype=torch.long))
+        return td
+
+    return policy
 
 
 @pytest.mark.timeout(180)
@@ -245,17 +266,24 @@ def test_torchrl_rollout_matches_native(torchrl, mode):
 
     from atari_vec.adapters.torchrl import make_torchrl_env
 
+    # Random actions on Boxing: punches landed and taken score +-1 or +-2 (+-1 once
+    # clipped), so rewards are compared where they are not zero, of both signs.
     steps, n = 60, 2
     # ale-py's frame count (from the end of the reset) makes every episode exactly 50 steps.
     kwargs = dict(max_num_frames_per_episode=200, seeding="ale_py")
-    native = _native_trajectory(steps, n, **kwargs)
-    env = make_torchrl_env("breakout", n, autoreset_mode=mode, **kwargs)
+    actions = np.random.default_rng(0).integers(0, 18, size=(steps, n))
+    native = _native_trajectory("boxing", actions, **kwargs)
+    env = make_torchrl_env("boxing", n, autoreset_mode=mode, **kwargs)
     try:
         assert tuple(env.batch_size) == (n,)
         assert env.observation_spec["observation"].shape == (n, 4, 84, 84)
         td = env.reset(seed=3)
         td = env.rollout(
-            steps, policy=_noop_policy, tensordict=td, auto_reset=False, break_when_any_done=False
+            steps,
+            policy=_scripted_policy(actions),
+            tensordict=td,
+            auto_reset=False,
+            break_when_any_done=False,
         )
         assert td.batch_size == (n, steps)
         obs = td["observation"]
@@ -266,11 +294,17 @@ def test_torchrl_rollout_matches_native(torchrl, mode):
         assert torch.equal(done, expected)
         assert torch.equal(truncated, expected)  # time-limit ends only
         assert done.sum() == n  # episode length 50
+        rewards = td["next", "reward"].squeeze(-1).numpy()
+        native_rewards = np.stack([native[t][1] for t in range(1, steps + 1)], 1)
         # TorchRL resets finished envs itself in DISABLED mode, so the whole rollout equals
         # the native SAME_STEP one. In SAME_STEP mode, when every env ends at once, TorchRL
         # discards the autoreset and calls a plain reset() (its VecGymEnvTransform does so on
         # purpose), which draws new noop counts: only the steps up to the end can match.
         last = steps if mode == "Disabled" else 50
+        np.testing.assert_array_equal(rewards[:, :last], native_rewards[:, :last])
+        assert (native_rewards[:, :last] > 0).any() and (native_rewards[:, :last] < 0).any()
+        unclipped = np.stack([native[t][4] for t in range(1, steps + 1)], 1)
+        assert (unclipped[:, :last] != native_rewards[:, :last]).any(), "no reward was clipped"
         for t in range(last):
             # "observation" at t is what the agent saw; "next" holds the true next one, which
             # is the terminal observation when the episode ended at t.

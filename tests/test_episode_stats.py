@@ -70,21 +70,36 @@ def test_return_is_unclipped_with_reward_clipping(closing):
 
 
 def test_life_loss_info_reports_the_whole_game(closing):
-    env = atari_vec.AtariVectorEnv("breakout", 2, life_loss_info=True, noop_max=0,
-                                   reward_clipping=False)
+    """With life_loss_info every life lost terminates, but the episode statistics cover the
+    whole game: they are reported only when the game as played is over (info["terminated"],
+    lives 0), with the return of every unclipped reward since the reset (info["reward"])."""
+    # Q*bert: four lives that a random policy loses quickly, and 25 points a cube (clipped to
+    # 1 in the rewards returned, not in the return).
+    env = atari_vec.AtariVectorEnv("qbert", 2, life_loss_info=True, noop_max=0)
     closing(env)
     rng = np.random.default_rng(0)
     env.reset(seed=0)
-    terminations = 0
+    running = {e: [0, 0] for e in range(2)}  # per env: unclipped return, steps since reset
+    life_losses = reports = clipped_away = 0
     for _ in range(1500):
-        obs, rew, term, trunc, info = env.step(rng.integers(0, 4, size=2))
-        terminations += int(term.sum())
-        if "episode" in info:
-            # Reported only when the game is over (lives 0), not at every life lost.
-            done = info["_episode"]
-            assert (info["episode"]["l"][done] > 0).all()
-            assert term[done].all()
-    assert terminations > 2
+        _, rew, term, _, info = env.step(rng.integers(0, env.single_action_space.n, size=2))
+        ended = info["_episode"] if "episode" in info else np.zeros(2, dtype=bool)
+        for row, e in enumerate(info["env_id"]):
+            running[e][0] += int(info["reward"][row])
+            running[e][1] += 1
+            clipped_away += int(info["reward"][row] != rew[row])
+            assert ended[row] == info["terminated"][row], f"env {e}: report != end of game"
+            if not ended[row]:
+                life_losses += int(term[row])
+                continue
+            reports += 1
+            assert term[row] and info["lives"][row] == 0, f"env {e} reported with lives left"
+            assert info["episode"]["r"][row] == running[e][0], f"env {e}: not the game's return"
+            assert info["episode"]["l"][row] == running[e][1], f"env {e}: not the game's length"
+            running[e] = [0, -1]  # the next step (NEXT_STEP) is the reset, in no episode
+    assert reports >= 2, "the run should end games"
+    assert life_losses >= reports, "lives lost before the end should not be reports"
+    assert clipped_away > 0, "some reward should exceed 1, so clipping shows"
 
 
 def test_render(closing):

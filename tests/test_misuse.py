@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -22,6 +24,36 @@ def env(closing):
     closing(e)
     e.reset(seed=0)
     return e
+
+
+@pytest.fixture
+def workers_only(monkeypatch):
+    """Pools built while this is active leave every queued step to their workers
+    (PoolConfig.caller_runs_tasks = False, which AtariVectorEnv does not expose): a thread in
+    recv() then only waits, whoever wins the race to the queue. By default the waiting thread
+    runs queued steps itself and finishes any it starts before it looks at its timeout or at
+    Ctrl-C, by design."""
+    build = _core.VectorEnv
+
+    def build_workers_only(configs, pool, *args, **kwargs):
+        pool.caller_runs_tasks = False
+        return build(configs, pool, *args, **kwargs)
+
+    monkeypatch.setattr(_core, "VectorEnv", build_workers_only)
+
+
+@contextlib.contextmanager
+def gil_changes_hands_only_when_blocked():
+    """Within this block a thread keeps the GIL until it blocks (forced switches come only
+    after 60 s). A thread that sets an Event and then calls recv() blocks nowhere before
+    recv() waits for its batch, so a thread waiting on that Event runs again only once the
+    caller is blocked in recv(): an event and the GIL order them, no sleep."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(60.0)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def still_works(env) -> None:
@@ -192,48 +224,67 @@ def test_worker_exception_reaches_recv():
         core.close()
 
 
-def test_recv_timeout(closing):
-    e = atari_vec.AtariVectorEnv("breakout", 1, frameskip=30000)
+def test_recv_timeout(closing, workers_only):
+    e = atari_vec.AtariVectorEnv("breakout", 1, frameskip=30000)  # a step of seconds
     closing(e)
+    assert not e._core.caller_runs_tasks
     e.reset()
     e.send(np.zeros(1, dtype=np.int64))
-    # The thread in recv() runs queued steps itself and finishes any it starts, so give the
-    # worker time to take the (seconds-long) step first; then recv can only wait and time out.
-    time.sleep(0.2)
+    start = time.monotonic()
     with pytest.raises(TimeoutError):
         e.recv(timeout=0.05)
+    assert time.monotonic() - start < 5.0  # generous: recv() looks at the clock every 50 ms
     obs, *_ = e.recv()  # the result was not lost
     assert obs.shape == (1, 4, 84, 84)
 
 
-def test_ctrl_c_interrupts_recv(closing):
-    e = atari_vec.AtariVectorEnv("breakout", 1, frameskip=60000)
+def test_ctrl_c_interrupts_recv(closing, workers_only):
+    e = atari_vec.AtariVectorEnv("breakout", 1, frameskip=60000)  # a step of seconds
     closing(e)
+    assert not e._core.caller_runs_tasks
     e.reset()
     e.send(np.zeros(1, dtype=np.int64))
-    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
-    start = time.monotonic()
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        e.recv()
-    assert time.monotonic() - start < 1.0  # prompt, not after the step finished
-    e.recv()  # still usable; the pending result arrives
+    entering = threading.Event()
+    sent_at = []
+
+    def interrupt():
+        entering.wait()  # returns once the main thread is blocked in recv()
+        sent_at.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with gil_changes_hands_only_when_blocked():
+        threading.Thread(target=interrupt, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            entering.set()
+            e.recv()
+    assert time.monotonic() - sent_at[0] < 5.0  # generous: signals are checked every 50 ms
+    # Still usable, and the pending result arrives: had the interrupt only been raised once
+    # the step was done, there would be nothing left to receive.
+    obs, *_ = e.recv()
+    assert obs.shape == (1, 4, 84, 84)
 
 
 def test_two_threads_rejected(closing):
-    e = atari_vec.AtariVectorEnv("breakout", 1, frameskip=30000)
+    e = atari_vec.AtariVectorEnv("breakout", 1, frameskip=10000)
     closing(e)
     e.reset()
     e.send(np.zeros(1, dtype=np.int64))
+    entering = threading.Event()
     errors = []
-    t = threading.Thread(target=e.recv)
-    t.start()
-    time.sleep(0.1)
-    try:
-        e.step(np.zeros(1, dtype=np.int64))
-    except RuntimeError as exc:
-        errors.append(str(exc))
+
+    def receive():
+        entering.set()
+        e.recv()
+
+    t = threading.Thread(target=receive)
+    with gil_changes_hands_only_when_blocked():
+        t.start()
+        entering.wait()  # returns once the thread is blocked in recv(), holding the env
+        try:
+            e.step(np.zeros(1, dtype=np.int64))
+        except RuntimeError as exc:
+            errors.append(str(exc))
     t.join(timeout=30)
     assert not t.is_alive()
-    assert errors and "another thread" in errors[0]
+    assert errors and "another thread" in errors[0], errors
     still_works(e)

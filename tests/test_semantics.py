@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
+from ale_py import ALEInterface, LoggerMode, roms
+from ale_py.vector_env import AtariVectorEnv as AlePyVectorEnv
 
 import atari_vec
+from atari_vec.registration import env_name
 
 # 40 frames = 10 steps of frameskip 4: every episode is truncated at step 10 exactly
 # (breakout does not end on its own that fast).
@@ -162,6 +166,124 @@ def test_mode_and_difficulty(closing):
     env.reset(seed=0)
     with pytest.raises(ValueError, match="mode 3 is not available"):
         atari_vec.AtariVectorEnv("breakout", 1, mode=3)
+
+
+def ale_by_hand(game, seed, actions, frameskip, mode=None, difficulty=None):
+    """ale-py's ALEInterface driven as ale-py's AtariEnv drives it (seed, load, mode and
+    difficulty, reset, then each action for `frameskip` frames, sticky with probability
+    0.25). Returns one (screen, RAM, reward, game over) per step, the reset first."""
+    ALEInterface.setLoggerMode(LoggerMode.Error)
+    ale = ALEInterface()
+    ale.setInt("random_seed", seed)
+    ale.setFloat("repeat_action_probability", 0.25)
+    ale.loadROM(roms.get_rom_path(game))
+    if mode is not None:
+        ale.setMode(mode)
+    if difficulty is not None:
+        ale.setDifficulty(difficulty)
+    ale.reset_game()
+    action_set = ale.getMinimalActionSet()
+    out = [(ale.getScreenRGB(), ale.getRAM().copy(), 0, False)]
+    for a in actions:
+        reward = sum(ale.act(action_set[a]) for _ in range(frameskip))
+        out.append((ale.getScreenRGB(), ale.getRAM().copy(), reward, ale.game_over()))
+    return out
+
+
+@pytest.mark.parametrize(
+    "game, mode, difficulty",
+    [("breakout", 12, None), ("breakout", None, 1), ("space_invaders", 5, 1), ("pong", 1, 2)],
+)
+def test_mode_and_difficulty_take_effect_as_in_ale(game, mode, difficulty, closing):
+    """The flavour chosen is the one ALE plays after setMode/setDifficulty: screens, RAM,
+    rewards and game over match ale-py's ALEInterface step for step (same seed, same
+    actions), and differ from the game's default flavour."""
+    num_envs, steps, frameskip, seed = 2, 150, 4, 7
+    env = gym.make_vec(f"AtariVecRaw/{env_name(game)}-v5", num_envs=num_envs, obs_type="ram",
+                       render_mode="rgb_array", mode=mode, difficulty=difficulty,
+                       seeding="ale_py")  # ALE seeded with seed + i, as by hand below
+    closing(env)
+    actions = np.random.default_rng(seed).integers(0, env.single_action_space.n,
+                                                    (steps, num_envs))
+    ram, _ = env.reset(seed=seed)
+    ours = [[(screen, ram[i], 0, False)] for i, screen in enumerate(env.render())]
+    for a in actions:
+        ram, rew, term, trunc, _ = env.step(a)
+        assert not trunc.any()
+        for i, screen in enumerate(env.render()):
+            ours[i].append((screen, ram[i], int(rew[i]), bool(term[i])))
+    for i in range(num_envs):
+        ref = ale_by_hand(game, seed + i, actions[:, i], frameskip, mode, difficulty)
+        default = ale_by_hand(game, seed + i, actions[:, i], frameskip)
+        differs_from_default = False
+        for t, (mine, theirs, plain) in enumerate(zip(ours[i], ref, default)):
+            np.testing.assert_array_equal(mine[0], theirs[0], f"env {i} screen, step {t}")
+            np.testing.assert_array_equal(mine[1], theirs[1], f"env {i} RAM, step {t}")
+            assert mine[2:] == theirs[2:], f"env {i} reward, game over at step {t}"
+            differs_from_default |= not (np.array_equal(theirs[0], plain[0])
+                                         and np.array_equal(theirs[1], plain[1]))
+            if mine[3]:
+                break  # the next step autoresets
+        assert differs_from_default, f"env {i}: the flavour changed nothing, so tested nothing"
+
+
+def random_continuous_actions(space, steps, num_envs, seed):
+    """Uniform float32 actions (radius, theta, fire) over the whole Box."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(space.low, space.high, (steps, num_envs, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize("game", ["Breakout", "Seaquest"])
+def test_continuous_raw_matches_gym_make(game, closing):
+    """Continuous actions against SyncVectorEnv of gym.make("ALE/<game>-v5", continuous=True),
+    bit for bit, across an episode boundary: ale-py's polar mapping onto the 18 actions (all
+    eight directions matter in Seaquest, a joystick game) and the radius as paddle strength
+    (Breakout has paddles, moved by strength x the paddle step)."""
+    num_envs, steps, seed = 2, 300, 5
+    kwargs = dict(continuous=True, max_num_frames_per_episode=600)
+    ours = gym.make_vec(f"AtariVecRaw/{game}-v5", num_envs=num_envs, **kwargs)
+    ref = gym.vector.SyncVectorEnv([lambda: gym.make(f"ALE/{game}-v5", **kwargs)] * num_envs)
+    closing(ours)
+    closing(ref)
+    assert ours.single_action_space == ref.single_action_space
+    o1, _ = ours.reset(seed=seed)
+    o2, _ = ref.reset(seed=seed)
+    np.testing.assert_array_equal(o1, o2, "reset observation")
+    ended = rewarded = 0
+    for t, a in enumerate(random_continuous_actions(ours.single_action_space, steps, num_envs, 0)):
+        r1, r2 = ours.step(a), ref.step(a)
+        for k, name in enumerate(("observation", "reward", "terminated", "truncated")):
+            np.testing.assert_array_equal(r1[k], r2[k], f"{name} at step {t}")
+        for key in ("lives", "episode_frame_number", "frame_number"):
+            np.testing.assert_array_equal(r1[4][key], r2[4][key], f"info[{key!r}] at step {t}")
+        ended += int((r2[2] | r2[3]).sum())
+        rewarded += int((r2[1] != 0).sum())
+    assert ended > 0 and rewarded > 0, (ended, rewarded)
+
+
+def test_continuous_matches_ale_py_vector_env(closing):
+    """The preprocessed env with continuous actions against ale-py's AtariVectorEnv
+    (continuous=True), bit for bit, across episode boundaries."""
+    num_envs, steps, seed = 3, 300, 3
+    kwargs = dict(continuous=True, noop_max=0, max_num_frames_per_episode=800)
+    ours = atari_vec.AtariVectorEnv("breakout", num_envs, seeding="ale_py", **kwargs)
+    theirs = AlePyVectorEnv("breakout", num_envs, **kwargs)
+    closing(ours)
+    closing(theirs)
+    assert ours.single_action_space == theirs.single_action_space
+    o1, _ = ours.reset(seed=seed)
+    o2, _ = theirs.reset(seed=seed)
+    np.testing.assert_array_equal(o1, o2, "reset observation")
+    ended = rewarded = 0
+    for t, a in enumerate(random_continuous_actions(ours.single_action_space, steps, num_envs, 1)):
+        r1, r2 = ours.step(a), theirs.step(a)
+        for k, name in enumerate(("observation", "reward", "terminated", "truncated")):
+            np.testing.assert_array_equal(r1[k], r2[k], f"{name} at step {t}")
+        for key in ("env_id", "lives", "episode_frame_number", "frame_number"):
+            np.testing.assert_array_equal(r1[4][key], r2[4][key], f"info[{key!r}] at step {t}")
+        ended += int((r2[2] | r2[3]).sum())
+        rewarded += int((r2[1] != 0).sum())
+    assert ended > 0 and rewarded > 0, (ended, rewarded)
 
 
 def test_continuous_actions(closing):

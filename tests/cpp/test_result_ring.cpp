@@ -2,12 +2,17 @@
 // order. Every block completes with exactly batch_size rows, each row written once (the rows
 // of a block are a permutation of 0..B-1, or exactly the env ids in sync mode), blocks are
 // re-prepared while other blocks fill, and wait_complete() both times out and wakes up.
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <future>
 #include <memory>
 #include <random>
 #include <string>
@@ -25,6 +30,23 @@ namespace t = atari_vec::testing;
 namespace {
 
 constexpr int32_t kPoison = -7;
+
+pid_t this_thread_tid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+// True while thread `tid` of this process sleeps in the kernel (state S in
+// /proc/self/task/<tid>/stat), as a thread blocked on a futex does.
+bool asleep(pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+  FILE* f = std::fopen(path, "r");
+  CHECK_MSG(f != nullptr, std::string("cannot read ") + path);
+  char buf[512];
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* end_of_name = std::strrchr(buf, ')');  // the name may hold spaces and ')'
+  return end_of_name != nullptr && end_of_name[1] == ' ' && end_of_name[2] == 'S';
+}
 
 // The arrays behind one block's BatchBuffers; the ring itself only needs env_id and obs here.
 struct BlockStorage {
@@ -211,21 +233,25 @@ void wait_complete_wakes_and_times_out() {
   CHECK(!ring.is_complete(0));
   CHECK(!ring.wait_complete(0, std::chrono::milliseconds(1)));
 
-  std::atomic<bool> woke{false};
-  std::chrono::steady_clock::time_point committed_at;
-  std::chrono::steady_clock::time_point woke_at;
+  // The waiter says who it is, then waits. Only it and this thread use the ring, and this
+  // thread holds nothing, so once the kernel reports the waiter asleep it is blocked in
+  // wait_complete(), waiting for the block: only the completing commit can wake it early.
+  std::promise<pid_t> waiter_tid;
+  std::promise<bool> waited;
   std::thread waiter([&] {
-    CHECK_MSG(ring.wait_complete(0, std::chrono::seconds(20)), "the completing commit did not wake the waiter");
-    woke_at = std::chrono::steady_clock::now();
-    woke = true;
+    waiter_tid.set_value(this_thread_tid());
+    waited.set_value(ring.wait_complete(0, std::chrono::seconds(60)));
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  CHECK(!woke.load());
-  committed_at = std::chrono::steady_clock::now();
+  const pid_t tid = waiter_tid.get_future().get();
+  while (!asleep(tid)) std::this_thread::yield();
+  std::future<bool> woke = waited.get_future();
+  CHECK(woke.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
   ring.commit(ring.claim(0));
+  // Generous, yet far below the waiter's own 60 s timeout.
+  CHECK_MSG(woke.wait_for(std::chrono::seconds(5)) == std::future_status::ready,
+            "the completing commit did not wake the waiter within 5 s");
+  CHECK_MSG(woke.get(), "the waiter saw an incomplete block");
   waiter.join();
-  CHECK(woke.load());
-  CHECK_MSG(woke_at - committed_at < std::chrono::seconds(5), "waiter slept on after completion");
   CHECK(ring.committed() == 3);
 
   // restart() numbers from block 0 again, row 0 again.

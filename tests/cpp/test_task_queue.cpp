@@ -1,12 +1,22 @@
 // test_task_queue.cpp: TaskQueue under real concurrency. Every task pushed is popped exactly
 // once, each consumer sees every producer's tasks in the order pushed, a single consumer
 // sees the exact push order, overflow is refused without damage, and close() wakes
-// consumers that are blocked in pop().
+// consumers that are blocked in pop() or spinning in it.
+//
+// Threads are ordered by promises and by the kernel's own word that a thread sleeps, never
+// by sleeping and hoping; time is only bounded generously (seconds), where a missed wake-up
+// would otherwise wait out a much longer timeout.
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <future>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -22,6 +32,30 @@ using atari_vec::TaskQueue;
 namespace t = atari_vec::testing;
 
 namespace {
+
+pid_t this_thread_tid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+// True while thread `tid` of this process sleeps in the kernel (state S in
+// /proc/self/task/<tid>/stat), as a thread blocked on a futex does.
+bool asleep(pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+  FILE* f = std::fopen(path, "r");
+  CHECK_MSG(f != nullptr, std::string("cannot read ") + path);
+  char buf[512];
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* end_of_name = std::strrchr(buf, ')');  // the name may hold spaces and ')'
+  return end_of_name != nullptr && end_of_name[1] == ' ' && end_of_name[2] == 'S';
+}
+
+// Returns once thread `tid` is asleep. A thread that announced (through a promise) that it
+// is about to call pop() on a queue whose mutex no one else can hold sleeps only in pop()'s
+// wait for a task; the watchdog ends the test if that never happens.
+void wait_until_asleep(pid_t tid) {
+  while (!asleep(tid)) std::this_thread::yield();
+}
 
 // A task's env_id carries (producer, sequence number) so a consumer can tell who pushed it
 // and in which order; the kind varies too so the whole Task is known to be copied.
@@ -42,6 +76,8 @@ void concurrent_run(int producers, int consumers, int per_producer, std::size_t 
   std::vector<std::atomic<int>> delivered(static_cast<std::size_t>(producers) * per_producer);
   for (auto& d : delivered) d.store(0);
   std::atomic<long> popped{0};
+  const long total = static_cast<long>(producers) * per_producer;
+  std::promise<void> all_popped;  // set by the consumer that pops the last task
 
   std::vector<std::thread> consumer_threads;
   for (int c = 0; c < consumers; ++c) {
@@ -70,8 +106,8 @@ void concurrent_run(int producers, int consumers, int per_producer, std::size_t 
                       std::to_string(last_seq[static_cast<std::size_t>(p)]));
         last_seq[static_cast<std::size_t>(p)] = s;
         delivered[static_cast<std::size_t>(p) * per_producer + s].fetch_add(1);
-        popped.fetch_add(1);
         reserved.fetch_sub(1);
+        if (popped.fetch_add(1) + 1 == total) all_popped.set_value();
         if (rng() % 64 == 0) std::this_thread::yield();  // vary the interleaving
       }
     });
@@ -104,14 +140,9 @@ void concurrent_run(int producers, int consumers, int per_producer, std::size_t 
     });
   }
   for (auto& th : producer_threads) th.join();
-  const long total = static_cast<long>(producers) * per_producer;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (popped.load() < total) {
-    CHECK_MSG(std::chrono::steady_clock::now() < deadline,
-              "only " + std::to_string(popped.load()) + " of " + std::to_string(total) +
-                  " tasks were popped: a consumer was not woken");
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  CHECK_MSG(all_popped.get_future().wait_for(std::chrono::seconds(60)) == std::future_status::ready,
+            "only " + std::to_string(popped.load()) + " of " + std::to_string(total) +
+                " tasks were popped in 60 s: a consumer was not woken");
   queue.close();
   for (auto& th : consumer_threads) th.join();
   for (std::size_t i = 0; i < delivered.size(); ++i) {
@@ -176,29 +207,35 @@ void overflow_is_refused() {
 
 // Consumers blocked in pop() on an empty queue all return false promptly after close(),
 // and pop() after close() returns false at once even with tasks left (shutdown drops them).
+// Each consumer is started only once the previous one sleeps in pop(), so the queue's mutex
+// is free when it arrives and it too can only fall asleep waiting for a task: close() then
+// finds every consumer blocked, and only its wake-up can release them.
 void close_wakes_blocked_consumers(int consumers) {
   TaskQueue queue(8);
-  std::atomic<int> entered{0};
-  std::atomic<int> returned_false{0};
+  // Promises outlive the threads that set them (set_value may still be returning).
+  std::vector<std::promise<pid_t>> started(static_cast<std::size_t>(consumers));
+  std::vector<std::promise<bool>> returned(static_cast<std::size_t>(consumers));
   std::vector<std::thread> threads;
   for (int c = 0; c < consumers; ++c) {
-    threads.emplace_back([&] {
+    const auto i = static_cast<std::size_t>(c);
+    threads.emplace_back([&, i] {
+      started[i].set_value(this_thread_tid());
       Task task;
-      entered.fetch_add(1);
-      if (!queue.pop(task)) returned_false.fetch_add(1);
+      returned[i].set_value(queue.pop(task));
     });
+    wait_until_asleep(started[i].get_future().get());
   }
-  while (entered.load() < consumers) std::this_thread::yield();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let them block in wait()
-  CHECK(returned_false.load() == 0);                           // nothing to pop yet
-  const auto closed_at = std::chrono::steady_clock::now();
+  std::vector<std::future<bool>> results;
+  for (auto& r : returned) results.push_back(r.get_future());
+  for (auto& r : results) {
+    CHECK(r.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);  // nothing to pop
+  }
   queue.close();
-  const auto deadline = closed_at + std::chrono::seconds(10);
-  while (returned_false.load() < consumers) {
-    CHECK_MSG(std::chrono::steady_clock::now() < deadline,
-              std::to_string(consumers - returned_false.load()) +
-                  " consumers still blocked 10 s after close()");
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (std::size_t c = 0; c < results.size(); ++c) {
+    // Generous: a consumer close() failed to wake would sleep until the watchdog.
+    CHECK_MSG(results[c].wait_for(std::chrono::seconds(10)) == std::future_status::ready,
+              "consumer " + std::to_string(c) + " still blocked 10 s after close()");
+    CHECK_MSG(!results[c].get(), "pop() returned a task from an empty, closed queue");
   }
   for (auto& th : threads) th.join();
 
@@ -212,7 +249,8 @@ void close_wakes_blocked_consumers(int consumers) {
 
 // try_pop takes caller tasks only, in order, never blocks, and finds nothing once closed;
 // pop takes background tasks before caller tasks, and at most one per env is queued;
-// a consumer spinning in pop() takes a task pushed while it spins.
+// a consumer spinning in pop() takes a task pushed while it spins, and returns false when
+// the queue is closed while it spins, both long before its spin (30 s) would end.
 void try_pop_and_background() {
   TaskQueue queue(4);
   Task out;
@@ -227,19 +265,39 @@ void try_pop_and_background() {
   CHECK(queue.pop(out) && out.env_id == 1 && out.kind == TaskKind::kReset);
   CHECK(!queue.try_pop(out));
 
-  std::atomic<bool> got{false};
+  const auto long_spin = std::chrono::microseconds(30000000);
+  std::promise<void> spinning;
+  std::promise<int32_t> got;
   std::thread spinner([&] {
+    spinning.set_value();
     Task t;
-    if (queue.pop(t, std::chrono::microseconds(1000000))) got.store(t.env_id == 3);
+    got.set_value(queue.pop(t, long_spin) ? t.env_id : -1);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  spinning.get_future().wait();  // the spinner is in pop(), or about to be
   Task three{3, TaskKind::kStep};
   queue.push_bulk(&three, 1);
+  std::future<int32_t> popped = got.get_future();
+  CHECK_MSG(popped.wait_for(std::chrono::seconds(5)) == std::future_status::ready,
+            "a task pushed while a consumer spins was not taken within 5 s");
+  CHECK(popped.get() == 3);
   spinner.join();
-  CHECK(got.load());
 
-  queue.push_bulk(&three, 1);
+  std::promise<void> spinning_on_empty;
+  std::promise<bool> on_close;
+  std::thread closing_spinner([&] {
+    spinning_on_empty.set_value();
+    Task t;
+    on_close.set_value(queue.pop(t, long_spin));
+  });
+  spinning_on_empty.get_future().wait();
   queue.close();
+  std::future<bool> closed_result = on_close.get_future();
+  CHECK_MSG(closed_result.wait_for(std::chrono::seconds(5)) == std::future_status::ready,
+            "close() did not end a consumer's spin within 5 s");
+  CHECK(!closed_result.get());
+  closing_spinner.join();
+
+  queue.push_bulk(&three, 1);  // once closed, a queued task is never handed out
   CHECK(!queue.try_pop(out));
   CHECK(!queue.pop(out, std::chrono::microseconds(100)));
 }
