@@ -131,3 +131,26 @@ def test_raw_env_refuses_preprocessing_options():
         gym.make_vec("AtariVecRaw/Pong-v5", num_envs=2, noop_max=30)
     with pytest.raises(ValueError, match="maxpool"):
         atari_vec.AtariVectorEnv("pong", 2, raw=True)
+
+
+def test_seeded_masked_reset_seeds_env_i_with_s_plus_i(closing):
+    """reset(seed=s, options={"reset_mask": m}) gives env i the seed s + i, as Gymnasium's
+    SyncVectorEnv does (ale-py's vector env gives the masked envs s, s + 1, ... instead)."""
+    kwargs = dict(obs_type="ram", repeat_action_probability=0.25)
+    ours = gym.make_vec("AtariVecRaw/Breakout-v5", num_envs=3, autoreset_mode="Disabled",
+                        **kwargs)
+    ref = gym.vector.SyncVectorEnv([lambda: gym.make("ALE/Breakout-v5", **kwargs)] * 3,
+                                   autoreset_mode=gym.vector.AutoresetMode.DISABLED)
+    closing(ours)
+    closing(ref)
+    actions = np.random.default_rng(3).integers(0, 4, (60, 3))
+    for env in (ours, ref):
+        env.reset(seed=5)
+    for a in actions[:30]:
+        np.testing.assert_array_equal(ours.step(a)[0], ref.step(a)[0])
+    mask = np.array([False, True, True])
+    o1, _ = ours.reset(seed=9, options={"reset_mask": mask})
+    o2, _ = ref.reset(seed=9, options={"reset_mask": mask})
+    np.testing.assert_array_equal(o1, o2)
+    for a in actions[30:]:
+        np.testing.assert_array_equal(ours.step(a)[0], ref.step(a)[0])
