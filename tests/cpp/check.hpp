@@ -3,10 +3,15 @@
 // that turns a deadlock into a failure with a message saying where the test was.
 #pragma once
 
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -81,3 +86,27 @@ inline void start_watchdog(long seconds) {
     }                                                                                 \
     if (!thrown_) ::atari_vec::testing::fail(__FILE__, __LINE__, #expr " did not throw " #type); \
   } while (0)
+
+namespace atari_vec {
+namespace testing {
+
+// Synchronising on a thread being blocked, instead of sleeping and hoping it is: the kernel
+// id of the calling thread, and whether thread `tid` of this process sleeps in the kernel
+// (state S in /proc/self/task/<tid>/stat), as a thread blocked on a futex does.
+inline pid_t this_thread_tid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+inline bool asleep(pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+  FILE* f = std::fopen(path, "r");
+  CHECK_MSG(f != nullptr, std::string("cannot read ") + path);
+  char buf[512];
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* end_of_name = std::strrchr(buf, ')');  // the name may hold spaces and ')'
+  return end_of_name != nullptr && end_of_name[1] == ' ' && end_of_name[2] == 'S';
+}
+
+}  // namespace testing
+}  // namespace atari_vec

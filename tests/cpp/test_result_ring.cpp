@@ -31,22 +31,8 @@ namespace {
 
 constexpr int32_t kPoison = -7;
 
-pid_t this_thread_tid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
-
-// True while thread `tid` of this process sleeps in the kernel (state S in
-// /proc/self/task/<tid>/stat), as a thread blocked on a futex does.
-bool asleep(pid_t tid) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
-  FILE* f = std::fopen(path, "r");
-  CHECK_MSG(f != nullptr, std::string("cannot read ") + path);
-  char buf[512];
-  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  buf[n] = '\0';
-  const char* end_of_name = std::strrchr(buf, ')');  // the name may hold spaces and ')'
-  return end_of_name != nullptr && end_of_name[1] == ' ' && end_of_name[2] == 'S';
-}
+using atari_vec::testing::asleep;
+using atari_vec::testing::this_thread_tid;
 
 // The arrays behind one block's BatchBuffers; the ring itself only needs env_id and obs here.
 struct BlockStorage {
