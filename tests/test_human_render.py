@@ -93,7 +93,16 @@ def _screenshot(display: str) -> np.ndarray:
 
     if not features.check("xcb"):
         pytest.fail("Pillow was built without XCB, so ImageGrab cannot read X: pip install pillow")
-    return np.asarray(ImageGrab.grab(xdisplay=display).convert("RGB"))
+    # A new X connection is now and then refused while the server is busy (seen once in a
+    # full CI run: "X connection failed: error 1"); try again for a few seconds before failing.
+    deadline = time.monotonic() + 10.0
+    while True:
+        try:
+            return np.asarray(ImageGrab.grab(xdisplay=display).convert("RGB"))
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _window_origin() -> tuple[int, int]:
