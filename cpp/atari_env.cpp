@@ -244,7 +244,7 @@ void AtariEnv::step() {
                              " steps");
   }
   const int skip =
-      config_.frameskip_max > 0 ? draw(config_.frameskip, config_.frameskip_max) : config_.frameskip;
+      config_.stochastic_frameskip ? draw(config_.frameskip, config_.frameskip_max) : config_.frameskip;
   const auto action = static_cast<ale::Action>(action_set_[state_.action_index]);
   const float strength = state_.paddle_strength;
   int reward = 0;

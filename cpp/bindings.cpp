@@ -398,6 +398,7 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init<const EnvConfig&>(), py::arg("other"), "A copy of `other`.")
       .def_readwrite("rom_path", &EnvConfig::rom_path)
       .def_readwrite("frameskip", &EnvConfig::frameskip)
+      .def_readwrite("stochastic_frameskip", &EnvConfig::stochastic_frameskip)
       .def_readwrite("frameskip_max", &EnvConfig::frameskip_max)
       .def_readwrite("maxpool", &EnvConfig::maxpool)
       .def_readwrite("obs_type", &EnvConfig::obs_type)

@@ -18,9 +18,10 @@ std::string got(int v) { return ", got " + std::to_string(v); }
 void EnvConfig::validate() const {
   require(!rom_path.empty(), "rom_path must not be empty");
   require(frameskip > 0, "frameskip must be positive" + got(frameskip));
-  require(frameskip_max == 0 || frameskip_max > frameskip,
-          "a stochastic frameskip (low, high) needs low < high, got (" + std::to_string(frameskip) +
-              ", " + std::to_string(frameskip_max) + ")");
+  require(!stochastic_frameskip || frameskip_max > frameskip,
+          "a stochastic frameskip (low, high) draws from [low, high) and needs low < high, got (" +
+              std::to_string(frameskip) + ", " + std::to_string(frameskip_max) +
+              "); for a fixed frameskip pass an int");
   require(img_height > 0, "img_height must be positive" + got(img_height));
   require(img_width > 0, "img_width must be positive" + got(img_width));
   require(stack_num >= 0, "stack_num must be non-negative (0: no stack axis)" + got(stack_num));

@@ -32,8 +32,9 @@ constexpr int kMaxStackForChannelsLast = 64;
 struct EnvConfig {
   std::string rom_path;
   int frameskip = 4;
-  // > 0: stochastic frameskip, each step's drawn uniformly from [frameskip, frameskip_max).
-  int frameskip_max = 0;
+  // Stochastic frameskip: each step's drawn uniformly from [frameskip, frameskip_max).
+  bool stochastic_frameskip = false;
+  int frameskip_max = 0;  // read only when stochastic_frameskip
   bool maxpool = true;
   ObsType obs_type = ObsType::kGrayscale;
   int img_height = 84;

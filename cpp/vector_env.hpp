@@ -14,21 +14,9 @@
 // the batch completes, and finish_batch() rethrows it. close() (or the destructor) closes
 // the queue, which wakes every worker, and joins them.
 //
-// Resets ahead (NEXT_STEP with PoolConfig::reset_ahead): the step after an episode ends is a
-// reset, whatever its action, so the worker that ends an episode queues a background task
-// that runs that reset before the env's next step is even sent. A reset costs as much as
-// some twenty steps (ALE's reset_game emulates ~70 frames, then the no-ops); run inline in the next
-// batch, it would leave the other threads waiting at the batch's end. Workers take it before
-// any step, so it overlaps the rest of this batch and the next, which the caller thread and
-// other workers carry on with. Per env, prep_ goes
-//   none -> pending      (the ending step, before its row is committed)
-//   pending -> running -> ready   (the background task; -> none if the reset threw)
-//   pending -> none      (the env's next task arrived first: it resets inline)
-//   running -> handoff   (the next step arrived mid-reset: the background task finishes it)
-//   ready -> none        (the next step or reset consumes it)
-// Until consumed, the env shows its final state: the ending step's observation and outcome
-// are kept, and a partial reset's report of the env uses them. quiesce() cancels pending
-// resets and waits for running ones, so after it every env is none or ready.
+// Resets ahead (NEXT_STEP with PoolConfig::reset_ahead): the worker that ends an episode
+// queues a background task that runs the env's next reset before its next step is sent;
+// reset_ahead.hpp holds the per-env state machine and says why.
 #pragma once
 
 #include <pthread.h>
@@ -50,6 +38,7 @@
 
 #include "atari_env.hpp"
 #include "config.hpp"
+#include "reset_ahead.hpp"
 #include "result_ring.hpp"
 #include "task_queue.hpp"
 
@@ -102,13 +91,11 @@ class BasicVectorEnv {
   // received two batches ago, which no worker can reach yet.
   int block_to_refill(int block) const { return (block + num_blocks() - 2) % num_blocks(); }
   // Resets run ahead of their step so far (NEXT_STEP with reset_ahead), for tests and tuning.
-  int64_t resets_ahead() const { return resets_ahead_.load(std::memory_order_relaxed); }
+  int64_t resets_ahead() const { return ahead_.resets_ahead(); }
   // Of those, the ones whose step arrived while they ran (and was finished by their worker).
-  int64_t handoffs() const { return handoffs_.load(std::memory_order_relaxed); }
+  int64_t handoffs() const { return ahead_.handoffs(); }
   // After quiesce(): env_id has run the reset its next step needs (not yet shown).
-  bool reset_prepared(int env_id) const {
-    return prep_[env_id].load(std::memory_order_acquire) == kReady;
-  }
+  bool reset_prepared(int env_id) const { return ahead_.ready(env_id); }
   // True if no task for env_id is queued or running and its last result was received.
   bool is_idle(int env_id) const;
   // The env's current full RGB screen; throws std::invalid_argument unless it is idle.
@@ -116,16 +103,9 @@ class BasicVectorEnv {
   void close();
 
  private:
-  enum Prep : uint8_t { kNone, kPending, kRunning, kHandoff, kReady };
-
   void worker_loop();
   void run_task(const Task& task);
   void run_reset_ahead(int env_id);
-  // A step of an env that may have a reset prepared (NEXT_STEP with reset_ahead).
-  enum class Settled { kNothing, kReset, kHandedOff };
-  // kReset: the env is reset (prepared, or inline now); kHandedOff: the background reset is
-  // still running and will finish this task; kNothing: no reset was prepared.
-  Settled settle_reset_ahead(int env_id, Env& env);
   // A row's outcome and info fields (the observation is written by the caller).
   void write_outcome(const RowRef& ref, int env_id, const StepOutcome& o) const;
   void store_error();
@@ -155,11 +135,7 @@ class BasicVectorEnv {
   bool caller_runs_tasks_ = false;
   std::chrono::microseconds worker_spin_{0};
   std::chrono::microseconds caller_spin_{0};
-  std::unique_ptr<std::atomic<uint8_t>[]> prep_;
-  std::vector<uint8_t> final_obs_;        // per env: the ending step's observation
-  std::vector<StepOutcome> final_outcome_;  // and outcome, while its reset is prepared
-  std::atomic<int64_t> resets_ahead_{0};
-  std::atomic<int64_t> handoffs_{0};
+  ResetAhead ahead_;  // every env stays none in it unless reset_ahead_
 };
 
 // CPUs this process may run on (sched_getaffinity), in increasing order.
@@ -187,12 +163,7 @@ inline BasicVectorEnv<Env>::BasicVectorEnv(std::vector<std::unique_ptr<Env>> env
   last_lives_.assign(envs_.size(), 0);
   reset_scratch_.resize(envs_.size());
   reset_ahead_ = pool_.reset_ahead && pool_.autoreset_mode == AutoresetMode::kNextStep;
-  prep_.reset(new std::atomic<uint8_t>[envs_.size()]);
-  for (std::size_t e = 0; e < envs_.size(); ++e) prep_[e].store(kNone);
-  if (reset_ahead_) {
-    final_obs_.resize(envs_.size() * stacked_bytes_);
-    final_outcome_.resize(envs_.size());
-  }
+  ahead_.init(envs_.size(), stacked_bytes_, reset_ahead_);
   last_ids_.assign(static_cast<std::size_t>(batch_size_), 0);
 
   const std::vector<int> cpus = allowed_cpus();
@@ -247,15 +218,7 @@ inline bool BasicVectorEnv<Env>::quiesce(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   // Prepared resets: cancel those not started, wait for those running (a handoff also
   // holds back a row, so the committed count covers it).
-  auto settled = [this] {
-    for (int e = 0; e < num_envs(); ++e) {
-      uint8_t s = kPending;
-      if (prep_[e].compare_exchange_strong(s, kNone, std::memory_order_acq_rel)) continue;
-      if (s == kRunning || s == kHandoff) return false;
-    }
-    return true;
-  };
-  while (ring_->committed() < enqueued_ || !settled()) {
+  while (ring_->committed() < enqueued_ || !ahead_.cancel_pending()) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
@@ -282,7 +245,7 @@ inline void BasicVectorEnv<Env>::reset(const int32_t* env_ids, const int64_t* se
   int n = 0;
   for (int i = 0; i < count; ++i) {
     // A seeded reset starts from the seed: a prepared reset is of no use to it.
-    if (seeds[i] >= 0) prep_[env_ids[i]].store(kNone, std::memory_order_relaxed);
+    if (seeds[i] >= 0) ahead_.discard(env_ids[i]);
     envs_[static_cast<std::size_t>(env_ids[i])]->set_seed(seeds[i]);
     is_reset[static_cast<std::size_t>(env_ids[i])] = 1;
     task_scratch_[static_cast<std::size_t>(n++)] = Task{env_ids[i], TaskKind::kReset};
@@ -317,10 +280,8 @@ inline void BasicVectorEnv<Env>::send(const int32_t* actions, const float* stren
   for (int i = 0; i < batch_size_; ++i) {
     const int32_t e = last_ids_[static_cast<std::size_t>(i)];
     // An env with a prepared reset may be in a worker's hands right now; its next step is
-    // that reset, which ignores the action, so the action is not passed on. (Besides this
-    // env's own next task, only quiesce() and reset() move prep_ back to none, and they run
-    // on this thread, so the state read here cannot go stale.)
-    if (prep_[e].load(std::memory_order_acquire) == kNone) {
+    // that reset, which ignores the action, so the action is not passed on.
+    if (ahead_.idle(e)) {
       envs_[static_cast<std::size_t>(e)]->set_action(actions[i], strengths ? strengths[i] : 1.0f);
     }
     task_scratch_[static_cast<std::size_t>(i)] = Task{e, TaskKind::kStep};
@@ -411,7 +372,7 @@ inline void BasicVectorEnv<Env>::render_rgb(int env_id, uint8_t* dst) const {
     throw std::invalid_argument("environment " + std::to_string(env_id) +
                                 " is being stepped; render it once its result is received");
   }
-  if (prep_[env_id].load(std::memory_order_acquire) != kNone) {
+  if (!ahead_.idle(env_id)) {
     throw std::logic_error("render_rgb needs a pool built with reset_ahead = false");
   }
   envs_[static_cast<std::size_t>(env_id)]->render_rgb(dst);
@@ -431,25 +392,24 @@ inline void BasicVectorEnv<Env>::run_task(const Task& task) {
   bool ended = false;     // SAME_STEP: this step ended the episode, reset follows here
   bool finished = false;  // this step ended the episode (any mode)
   bool show_final = false;  // report an env whose reset is prepared: its final state
-  if (task.kind == TaskKind::kPrepareReset) {  // produces no row of its own
-    run_reset_ahead(task.env_id);
-    return;
-  }
   try {
     switch (task.kind) {
-      case TaskKind::kPrepareReset:  // returned above; listed so the switch stays exhaustive
-        break;
+      case TaskKind::kPrepareReset:  // produces no row of its own
+        run_reset_ahead(task.env_id);
+        return;
       case TaskKind::kReset:
         // After quiesce() the env is none or ready; reset() discarded ready ones with a seed.
-        if (prep_[task.env_id].exchange(kNone, std::memory_order_acq_rel) != kReady) env.reset();
+        if (!ahead_.take_ready(task.env_id)) env.reset();
         break;
       case TaskKind::kReport:
-        show_final = prep_[task.env_id].load(std::memory_order_acquire) == kReady;
+        show_final = ahead_.ready(task.env_id);
         break;
       case TaskKind::kStep: {
-        const Settled settled = reset_ahead_ ? settle_reset_ahead(task.env_id, env) : Settled::kNothing;
-        if (settled == Settled::kHandedOff) return;
-        if (settled == Settled::kReset) break;
+        const ResetAhead::Settle settle =
+            reset_ahead_ ? ahead_.settle(task.env_id) : ResetAhead::Settle::kNothing;
+        if (settle == ResetAhead::Settle::kHandedOff) return;
+        if (settle == ResetAhead::Settle::kResetInline) env.reset();
+        if (settle != ResetAhead::Settle::kNothing) break;
         if (pool_.autoreset_mode == AutoresetMode::kNextStep && env.episode_over()) {
           env.reset();
         } else {
@@ -488,10 +448,8 @@ inline void BasicVectorEnv<Env>::run_task(const Task& task) {
     out.episode_return[row] = finished ? static_cast<float>(stats.episode_return) : 0.0f;
     out.episode_length[row] = finished ? stats.episode_length : 0;
     if (show_final) {
-      std::memcpy(out.obs + row * stacked_bytes_,
-                  final_obs_.data() + static_cast<std::size_t>(task.env_id) * stacked_bytes_,
-                  stacked_bytes_);
-      write_outcome(ref, task.env_id, final_outcome_[static_cast<std::size_t>(task.env_id)]);
+      std::memcpy(out.obs + row * stacked_bytes_, ahead_.final_obs(task.env_id), stacked_bytes_);
+      write_outcome(ref, task.env_id, ahead_.final_outcome(task.env_id));
     } else {
       env.write_observation(out.obs + row * stacked_bytes_);
       write_outcome(ref, task.env_id, now);
@@ -499,10 +457,7 @@ inline void BasicVectorEnv<Env>::run_task(const Task& task) {
     if (finished && reset_ahead_) {
       // Keep the final state for a report, then let an idle worker run the next reset.
       // (reset_ahead_ is NEXT_STEP only, so no reset ran here: `now` is the final outcome.)
-      std::memcpy(final_obs_.data() + static_cast<std::size_t>(task.env_id) * stacked_bytes_,
-                  out.obs + row * stacked_bytes_, stacked_bytes_);
-      final_outcome_[static_cast<std::size_t>(task.env_id)] = now;
-      prep_[task.env_id].store(kPending, std::memory_order_release);
+      ahead_.keep_final(task.env_id, out.obs + row * stacked_bytes_, now);
     }
     if (ended) {
       out.reward[row] = final_outcome.reward;
@@ -529,8 +484,7 @@ inline void BasicVectorEnv<Env>::store_error() {
 
 template <class Env>
 inline void BasicVectorEnv<Env>::run_reset_ahead(int env_id) {
-  uint8_t s = kPending;
-  if (!prep_[env_id].compare_exchange_strong(s, kRunning, std::memory_order_acq_rel)) return;
+  if (!ahead_.begin(env_id)) return;  // the env's next task took the reset first
   // A reset that throws here is not reported: the env goes back to none, so the task that
   // needs the reset (its next step, or reset()) runs it again inline, in the ordinary way,
   // and a failure there is reported with that task's batch.
@@ -540,41 +494,8 @@ inline void BasicVectorEnv<Env>::run_reset_ahead(int env_id) {
   } catch (...) {
     ok = false;
   }
-  if (ok) resets_ahead_.fetch_add(1, std::memory_order_relaxed);
-  const uint8_t done = ok ? kReady : kNone;
-  s = kRunning;
-  if (prep_[env_id].compare_exchange_strong(s, done, std::memory_order_acq_rel)) return;
-  // kHandoff: the env's step was popped while the reset ran and left its row to us.
-  handoffs_.fetch_add(1, std::memory_order_relaxed);
-  prep_[env_id].store(done, std::memory_order_relaxed);
-  run_task(Task{env_id, TaskKind::kStep});
-}
-
-template <class Env>
-inline typename BasicVectorEnv<Env>::Settled BasicVectorEnv<Env>::settle_reset_ahead(int env_id, Env& env) {
-  uint8_t s = prep_[env_id].load(std::memory_order_acquire);
-  for (;;) {
-    switch (s) {
-      case kNone:
-        return Settled::kNothing;
-      case kPending:  // not started: reset here, the background task will find nothing to do
-        if (prep_[env_id].compare_exchange_weak(s, kNone, std::memory_order_acq_rel)) {
-          env.reset();
-          return Settled::kReset;
-        }
-        break;
-      case kRunning:
-        if (prep_[env_id].compare_exchange_weak(s, kHandoff, std::memory_order_acq_rel)) {
-          return Settled::kHandedOff;
-        }
-        break;
-      case kReady:
-        prep_[env_id].store(kNone, std::memory_order_relaxed);
-        return Settled::kReset;
-      default:  // kHandoff is set only by this env's step, which is this one
-        throw std::logic_error("reset ahead: unexpected state");
-    }
-  }
+  // Handed off: the env's step was popped while the reset ran and left its row to us.
+  if (ahead_.finish(env_id, ok)) run_task(Task{env_id, TaskKind::kStep});
 }
 
 template <class Env>

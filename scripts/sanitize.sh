@@ -93,7 +93,7 @@ nice -n 19 cmake "${cmake_args[@]}" >"$probe/configure.log" 2>&1 || {
 }
 # The build log (ALE's warnings included) goes to a file; only a failure prints it.
 if ! nice -n 19 cmake --build "$build" -j "${ATARI_VEC_JOBS:-2}" \
-    --target test_task_queue test_result_ring test_pool test_atari_pool test_bounds >"$build/build.log" 2>&1; then
+    --target test_task_queue test_result_ring test_reset_ahead test_pool test_atari_pool test_bounds >"$build/build.log" 2>&1; then
   grep -E -B2 -A12 'error|FAILED' "$build/build.log" | head -80 >&2
   echo "sanitize.sh: build failed (log: $build/build.log)" >&2
   exit 1

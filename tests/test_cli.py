@@ -73,7 +73,7 @@ def test_demo_reports_throughput():
     [
         (("actions", "breakot"), "Did you mean: breakout"),
         (("demo", "pong", "--seconds", "0"), "--seconds must be positive"),
-        (("demo", "pong", "--num-envs", "0"), "num_envs must be >= 1"),
+        (("demo", "pong", "--num-envs", "0"), "num_envs must be positive"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(args, message):

@@ -134,6 +134,8 @@ def test_atari57_preset(closing):
     (dict(obs_type="rgbd"), ValueError, "obs_type"),
     (dict(frameskip=(4, 4)), ValueError, "low < high"),
     (dict(frameskip=(5, 2)), ValueError, "low < high"),
+    (dict(frameskip=(4, 0)), ValueError, "low < high"),
+    (dict(frameskip=(2, 3.5)), TypeError, "frameskip"),
     (dict(frameskip=(0, 3)), ValueError, "frameskip"),
     (dict(frameskip=(2, 3, 4)), ValueError, "pair"),
     (dict(seeding="numpy"), ValueError, "seeding"),

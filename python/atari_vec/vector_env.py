@@ -11,6 +11,7 @@ import os
 import threading
 import weakref
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -85,20 +86,17 @@ def _choice(name: str, value: Any, choices: dict[str, Any]) -> Any:
     return choices[value]
 
 
-def _frameskip(value: Any) -> tuple[int, int]:
-    """(frameskip, frameskip_max) of the config: an int n is (n, 0), a tuple (low, high) draws
-    each step's frameskip from [low, high)."""
+def _set_frameskip(cfg: Any, value: Any) -> None:
+    """An int n is a fixed frameskip; a (low, high) pair draws each step's from [low, high).
+    Their ranges are EnvConfig.validate()'s to check."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"a stochastic frameskip is a (low, high) pair, got {value!r}")
-        low, high = (_int_arg("frameskip[0]", value[0], 1), _int_arg("frameskip[1]", value[1], 1))
-        if low >= high:
-            raise ValueError(
-                f"a stochastic frameskip (low, high) draws from [low, high) and needs low < high, "
-                f"got {tuple(value)}; for a fixed frameskip pass an int"
-            )
-        return low, high
-    return _int_arg("frameskip", value, 1), 0
+        cfg.stochastic_frameskip = True
+        cfg.frameskip = _int("frameskip[0]", value[0])
+        cfg.frameskip_max = _int("frameskip[1]", value[1])
+    else:
+        cfg.frameskip = _int("frameskip", value)
 
 
 def _games(game: str | Sequence[str], num_envs: int) -> list[str]:
@@ -117,11 +115,13 @@ def _games(game: str | Sequence[str], num_envs: int) -> list[str]:
     return [normalize_game(games[i * len(games) // num_envs]) for i in range(num_envs)]
 
 
-def _int_arg(name: str, value: Any, minimum: int) -> int:
+def _int(name: str, value: Any) -> int:
+    """An int argument as the C++ config takes it (int32). Only the type is checked here: the
+    allowed ranges have one home, EnvConfig/PoolConfig::validate() in cpp/config.cpp."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if not -(2**31) <= value < 2**31:
+        raise ValueError(f"{name} is out of range, got {value}")
     return int(value)
 
 
@@ -242,16 +242,21 @@ class AtariVectorEnv(VectorEnv):
                 f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}"
             )
         self.render_mode = render_mode
-        self.num_envs = _int_arg("num_envs", num_envs, 1)
-        batch_size = _int_arg("batch_size", batch_size, 0)
-        if batch_size > self.num_envs:
-            raise ValueError(f"batch_size ({batch_size}) must not exceed num_envs ({num_envs})")
-        self.batch_size = batch_size or self.num_envs
+        # Types are checked here; every range is checked once, by PoolConfig/EnvConfig
+        # validate() (cpp/config.cpp), whose std::invalid_argument arrives as ValueError.
+        pool = _core.PoolConfig()
+        pool.num_envs = _int("num_envs", num_envs)
+        pool.batch_size = _int("batch_size", batch_size)
+        pool.num_threads = _int("num_threads", num_threads)
+        pool.thread_affinity_offset = _int("thread_affinity_offset", thread_affinity_offset)
         self.autoreset_mode = _parse_autoreset(autoreset_mode)
-        if not (0.0 <= float(repeat_action_probability) <= 1.0):
-            raise ValueError(
-                f"repeat_action_probability must be in [0, 1], got {repeat_action_probability}"
-            )
+        pool.autoreset_mode = _AUTORESET[self.autoreset_mode]
+        # Resets run ahead by idle workers would move an ended env's screen on before
+        # render() could show it, so rendering envs reset only when stepped.
+        pool.reset_ahead = render_mode is None
+        pool.validate()
+        self.num_envs = pool.num_envs
+        self.batch_size = pool.batch_size or self.num_envs
         threshold = float(continuous_action_threshold)
         if not np.isfinite(threshold):
             raise ValueError("continuous_action_threshold must be finite")
@@ -265,19 +270,17 @@ class AtariVectorEnv(VectorEnv):
 
         cfg = _core.EnvConfig()
         cfg.rom_path = str(rom_path(games[0]))
-        cfg.frameskip, cfg.frameskip_max = _frameskip(frameskip)
+        _set_frameskip(cfg, frameskip)
         cfg.obs_type = _choice("obs_type", obs_type, _OBS_TYPES)
         cfg.seeding = _choice("seeding", seeding, _SEEDING)
         cfg.channels_last = bool(channels_last)
         cfg.grayscale_newaxis = bool(grayscale_newaxis)
         cfg.raw = bool(raw)
-        cfg.img_height = _int_arg("img_height", img_height, 1)
-        cfg.img_width = _int_arg("img_width", img_width, 1)
-        cfg.stack_num = _int_arg("stack_num", stack_num, 0)
-        cfg.noop_max = _int_arg("noop_max", noop_max, 0)
-        cfg.max_num_frames_per_episode = _int_arg(
-            "max_num_frames_per_episode", max_num_frames_per_episode, 0
-        )
+        cfg.img_height = _int("img_height", img_height)
+        cfg.img_width = _int("img_width", img_width)
+        cfg.stack_num = _int("stack_num", stack_num)
+        cfg.noop_max = _int("noop_max", noop_max)
+        cfg.max_num_frames_per_episode = _int("max_num_frames_per_episode", max_num_frames_per_episode)
         cfg.maxpool = bool(maxpool)
         cfg.use_fire_reset = bool(use_fire_reset)
         cfg.episodic_life = bool(episodic_life)
@@ -287,25 +290,14 @@ class AtariVectorEnv(VectorEnv):
         cfg.full_action_space = bool(full_action_space or continuous)
         # Several games: ALE's 18 actions (the games' own full sets may differ, as Skiing's).
         cfg.all_actions = cfg.full_action_space and len(self.games) > 1
-        cfg.mode = -1 if mode is None else _int_arg("mode", mode, 0)
-        cfg.difficulty = -1 if difficulty is None else _int_arg("difficulty", difficulty, 0)
+        cfg.mode = -1 if mode is None else _int("mode", mode)
+        cfg.difficulty = -1 if difficulty is None else _int("difficulty", difficulty)
         cfg.validate()
         configs = []
         for g in games:
             c = _core.EnvConfig(cfg)
             c.rom_path = str(rom_path(g))
             configs.append(c)
-
-        pool = _core.PoolConfig()
-        pool.num_envs = self.num_envs
-        pool.batch_size = batch_size
-        pool.num_threads = _int_arg("num_threads", num_threads, 0)
-        pool.thread_affinity_offset = _int_arg("thread_affinity_offset", thread_affinity_offset, -1)
-        pool.autoreset_mode = _AUTORESET[self.autoreset_mode]
-        # Resets run ahead by idle workers would move an ended env's screen on before
-        # render() could show it, so rendering envs reset only when stepped.
-        pool.reset_ahead = render_mode is None
-        pool.validate()
 
         if render_mode == "human":
             if self.batch_size != self.num_envs:
@@ -346,7 +338,16 @@ class AtariVectorEnv(VectorEnv):
                 dtype=np.float32,
             )
             index_of = {a: i for i, a in enumerate(self.action_set)}
-            self._continuous_to_index = np.vectorize(index_of.__getitem__)(_CONTINUOUS_TO_ALE)
+            self._continuous_to_index = np.array(
+                [index_of[a] for a in _CONTINUOUS_TO_ALE.ravel()], dtype=np.int32
+            )
+            n = self.batch_size
+            self._cont = SimpleNamespace(
+                a=np.empty((n, 3), np.float32), ok=np.empty((n, 3), bool),
+                ok_high=np.empty((n, 3), bool), xy=np.empty(n, np.float32),
+                flag=np.empty(n, bool), term=np.empty(n, np.intp), index=np.empty(n, np.intp),
+                ids=np.empty(n, np.int32), strength=np.empty(n, np.float32),
+            )
         else:
             self.single_action_space = Discrete(len(self.action_set))
         self.observation_space = batch_space(self.single_observation_space, self.batch_size)
@@ -469,24 +470,42 @@ class AtariVectorEnv(VectorEnv):
         return result
 
     def _map_continuous(self, actions: Any) -> tuple[np.ndarray, np.ndarray]:
-        a = np.asarray(actions)
+        """ALE action indices and paddle strengths for (radius, theta, fire) rows, as ale-py's
+        AtariEnv maps them. It stays in NumPy on purpose: the thresholds must see the float32
+        cos/sin NumPy computes (its own SIMD kernels, not libm's), or a rare action near a
+        threshold would differ from ale-py's. It writes into buffers made at construction."""
+        a = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
         if a.dtype.kind != "f":
             raise TypeError(f"continuous actions must be floats, got dtype {a.dtype}")
         if a.shape != (self.batch_size, 3):
             raise ValueError(f"expected actions of shape ({self.batch_size}, 3), got {a.shape}")
-        a = a.astype(np.float32, copy=False)
-        if not np.isfinite(a).all():
-            raise ValueError("continuous actions must be finite (no NaN or inf)")
+        c = self._cont
+        np.copyto(c.a, a, casting="same_kind")  # float64 rounds to float32 as astype does
         low, high = self.single_action_space.low, self.single_action_space.high
-        if ((a < low) | (a > high)).any():
+        np.greater_equal(c.a, low, out=c.ok)
+        np.less_equal(c.a, high, out=c.ok_high)
+        np.logical_and(c.ok, c.ok_high, out=c.ok)
+        if not c.ok.all():  # NaN fails both comparisons
+            if not np.isfinite(c.a).all():
+                raise ValueError("continuous actions must be finite (no NaN or inf)")
             raise ValueError(f"continuous actions must lie in [{low}, {high}]")
-        radius, theta, fire = a[:, 0], a[:, 1], a[:, 2]
-        x, y = radius * np.cos(theta), radius * np.sin(theta)
+        radius, theta, fire = c.a[:, 0], c.a[:, 1], c.a[:, 2]
         t = self.continuous_action_threshold
-        h = (x > t).astype(np.int64) - (x < -t) + 1
-        v = (y > t).astype(np.int64) - (y < -t) + 1
-        f = (fire > t).astype(np.int64)
-        return self._continuous_to_index[h, v, f].astype(np.int32), np.ascontiguousarray(radius)
+        # Flat index into the (3, 3, 2) table: 6 * (h + 1) + 2 * (v + 1) + fire, where
+        # h + 1 = (x >= -t) + (x > t) for x = radius * cos(theta), likewise v for y.
+        c.index[:] = 0
+        for trig, weight in ((np.cos, 6), (np.sin, 2)):
+            trig(theta, out=c.xy)
+            np.multiply(radius, c.xy, out=c.xy)
+            for compare, bound in ((np.greater_equal, -t), (np.greater, t)):
+                compare(c.xy, bound, out=c.flag)
+                np.multiply(c.flag, weight, out=c.term)
+                c.index += c.term
+        np.greater(fire, t, out=c.flag)
+        c.index += c.flag
+        np.take(self._continuous_to_index, c.index, out=c.ids)
+        np.copyto(c.strength, radius)
+        return c.ids, c.strength
 
     def render(
         self, env_ids: Sequence[int] | np.ndarray | None = None
