@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "frame_ops.hpp"
+#include "resize.hpp"
 #include "result_ring.hpp"
 #include "task_queue.hpp"
 
@@ -41,7 +42,7 @@ int main(int argc, char** argv) {
   }
   const int iterations = argc > 2 ? std::atoi(argv[2]) : 2000;
   constexpr int kFrameskip = 4, kStack = 4, kOut = 84;
-  init_frame_ops();
+  init_resize();
   ale::Logger::setMode(ale::Logger::Error);
   ale::ALEInterface ale;
   ale.loadROM(argv[1]);

@@ -223,14 +223,14 @@ class EnvPoolAsyncStepper(Stepper):
         self._env_id = self.env.recv()[-1]["env_id"]
 
 
-def _make_gym_env(env_id: str) -> Any:
+def _make_gym_env(gym_id: str) -> Any:
     """One Gymnasium Atari env with the reference preprocessing (module level: picklable)."""
     import ale_py
     import gymnasium as gym
     from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
     gym.register_envs(ale_py)
-    env = gym.make(env_id, frameskip=1, repeat_action_probability=0.0)
+    env = gym.make(gym_id, frameskip=1, repeat_action_probability=0.0)
     env = AtariPreprocessing(env, noop_max=30, frame_skip=FRAMESKIP, screen_size=84)
     return FrameStackObservation(env, 4, padding_type="zero")
 
@@ -331,7 +331,7 @@ def time_limit(
     ``seconds`` comes from the rate of an earlier run (a short calibration run the first time).
     A run much shorter than asked for (the rate was underestimated) is repeated, at most twice.
     """
-    from atari_vec._core import emulator_limit
+    from atari_vec._bench import emulator_limit
     from atari_vec._games import rom_path
 
     rom = str(rom_path(s.game))
@@ -436,7 +436,7 @@ def memory_probe(spec: dict[str, Any]) -> dict[str, Any]:
 
     children_extra = children_sum = 0.0
     if s.peer == "limit":
-        from atari_vec._core import emulator_limit
+        from atari_vec._bench import emulator_limit
         from atari_vec._games import rom_path
 
         emulator_limit(str(rom_path(s.game)), s.num_envs, s.num_threads, MEMORY_STEPS * FRAMESKIP)

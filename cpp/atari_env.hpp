@@ -13,6 +13,7 @@
 
 #include "config.hpp"
 #include "frame_ops.hpp"
+#include "resize.hpp"
 #include "reference_rng.hpp"
 
 namespace ale {

@@ -20,7 +20,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "emulator_limit.hpp"
 #include "vector_env.hpp"
 
 namespace py = pybind11;
@@ -514,20 +513,4 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("src"), py::arg("dst_h"), py::arg("dst_w"),
       "The resize the env uses: (image, True if the native kernel ran, False if cv::resize).");
-  m.def(
-      "emulator_limit",
-      [](const std::string& rom_path, int num_envs, int num_threads, int64_t frames_per_env,
-         int frameskip, bool pin, uint64_t seed, float repeat_action_probability) {
-        LimitResult r;
-        {
-          py::gil_scoped_release release;
-          r = emulator_limit(rom_path, num_envs, num_threads, frames_per_env, frameskip, pin, seed,
-                             repeat_action_probability);
-        }
-        return py::make_tuple(r.frames, r.seconds);
-      },
-      py::arg("rom_path"), py::arg("num_envs"), py::arg("num_threads"), py::arg("frames_per_env"),
-      py::arg("frameskip") = 4, py::arg("pin") = false, py::arg("seed") = 0,
-      py::arg("repeat_action_probability") = 0.0f,
-      "Bare ALE act() throughput in native threads: returns (frames, seconds).");
 }

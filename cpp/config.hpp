@@ -67,6 +67,9 @@ struct EnvConfig {
   int difficulty = -1;  // -1: the game's default difficulty
   // Testing hook: step() throws after this many steps (-1: never). Lets tests prove that a
   // worker's error reaches recv() and leaves the pool usable. Not exposed by AtariVectorEnv.
+  // It stays in the production build on purpose: the error path must be tested in the very
+  // module users run (a separate test build would test another binary), and no real input
+  // makes a step throw at a chosen moment. Its cost is one predictable branch per step.
   int64_t fault_after_steps = -1;
 
   int channels() const { return obs_type == ObsType::kRGB ? 3 : 1; }

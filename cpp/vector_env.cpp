@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "frame_ops.hpp"
+#include "resize.hpp"
 
 namespace atari_vec {
 
@@ -29,7 +30,7 @@ std::vector<int> allowed_cpus() {
 
 std::unique_ptr<VectorEnv> make_vector_env(const std::vector<EnvConfig>& configs,
                                            const PoolConfig& pool) {
-  init_frame_ops();
+  init_resize();
   for (const EnvConfig& c : configs) {
     if (c.observation_shape() != configs.front().observation_shape()) {
       throw std::invalid_argument("all environments must produce observations of one shape");

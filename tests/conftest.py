@@ -47,6 +47,34 @@ def assert_same_trajectory(ours: dict, ref: dict) -> None:
     np.testing.assert_array_equal(ours["obs"][0], ref["obs"][0], "reset obs")
 
 
+STEP_FIELDS = ("observation", "reward", "terminated", "truncated")
+
+
+def lockstep(ours, ref, actions, *, seed: int,
+             info_keys=("lives", "episode_frame_number", "frame_number")) -> tuple[int, int]:
+    """Reset both envs with `seed`, then step both with each row of `actions`, asserting at
+    every step that observations, rewards, flags and the `info_keys` arrays are equal, bit for
+    bit. Returns (episodes ended, non-zero rewards) of the run, for the caller to require."""
+    assert ours.single_observation_space == ref.single_observation_space
+    assert ours.single_action_space == ref.single_action_space
+    o1, i1 = ours.reset(seed=seed)
+    o2, i2 = ref.reset(seed=seed)
+    assert o1.shape == o2.shape and o1.dtype == o2.dtype
+    np.testing.assert_array_equal(o1, o2, "reset observation")
+    for key in info_keys:
+        np.testing.assert_array_equal(i1[key], i2[key], f"reset info[{key!r}]")
+    ended = rewarded = 0
+    for t, a in enumerate(actions):
+        r1, r2 = ours.step(a), ref.step(a)
+        for k, name in enumerate(STEP_FIELDS):
+            np.testing.assert_array_equal(r1[k], r2[k], f"{name} at step {t}")
+        for key in info_keys:
+            np.testing.assert_array_equal(r1[4][key], r2[4][key], f"info[{key!r}] at step {t}")
+        ended += int((r2[2] | r2[3]).sum())
+        rewarded += int((r2[1] != 0).sum())
+    return ended, rewarded
+
+
 @pytest.fixture
 def closing():
     """Collects environments and closes them after the test."""

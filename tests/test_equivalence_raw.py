@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import atari_vec  # noqa: F401  (registers the ids)
+from conftest import lockstep
 
 INFO_KEYS = ("lives", "episode_frame_number", "frame_number")
 
@@ -49,23 +50,8 @@ def compare(raw_id: str, ref_env, kwargs: dict, num_envs: int, steps: int, seed:
     ours = gym.make_vec(f"AtariVecRaw/{raw_id}", num_envs=num_envs, **kwargs)
     closing(ours)
     closing(ref_env)
-    assert ours.single_observation_space == ref_env.single_observation_space
-    assert ours.single_action_space == ref_env.single_action_space
-    o1, i1 = ours.reset(seed=seed)
-    o2, i2 = ref_env.reset(seed=seed)
-    assert o1.shape == o2.shape and o1.dtype == o2.dtype
-    np.testing.assert_array_equal(o1, o2, "reset observation")
-    for key in INFO_KEYS:
-        np.testing.assert_array_equal(i1[key], i2[key], f"reset info[{key!r}]")
     actions = np.random.default_rng(seed).integers(0, ours.single_action_space.n, (steps, num_envs))
-    ended = 0
-    for t, a in enumerate(actions):
-        r1, r2 = ours.step(a), ref_env.step(a)
-        for k, name in enumerate(("observation", "reward", "terminated", "truncated")):
-            np.testing.assert_array_equal(r1[k], r2[k], f"{name} at step {t}")
-        for key in INFO_KEYS:
-            np.testing.assert_array_equal(r1[4][key], r2[4][key], f"info[{key!r}] at step {t}")
-        ended += int((r2[2] | r2[3]).sum())
+    ended, _ = lockstep(ours, ref_env, actions, seed=seed, info_keys=INFO_KEYS)
     return ended
 
 

@@ -13,7 +13,7 @@ from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 from gymnasium.wrappers.vector import DictInfoToList
 
 import atari_vec
-from atari_vec.registration import env_id
+from atari_vec.registration import gym_id
 
 
 def test_one_id_per_game_with_ale_spelling():
@@ -29,9 +29,9 @@ def test_one_id_per_game_with_ale_spelling():
         ("up_n_down", "UpNDown"),
     ]:
         assert game in games
-        assert env_id(game) == f"AtariVec/{name}-v5"
+        assert gym_id(game) == f"AtariVec/{name}-v5"
         assert f"ALE/{name}-v5" in gym.registry  # the same name as ale-py's id
-        assert gym.spec(env_id(game)).kwargs == {"game": game}
+        assert gym.spec(gym_id(game)).kwargs == {"game": game}
 
 
 def test_register_envs_is_idempotent():

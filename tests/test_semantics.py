@@ -10,6 +10,7 @@ from ale_py.vector_env import AtariVectorEnv as AlePyVectorEnv
 
 import atari_vec
 from atari_vec.registration import env_name
+from conftest import lockstep
 
 # 40 frames = 10 steps of frameskip 4: every episode is truncated at step 10 exactly
 # (breakout does not end on its own that fast).
@@ -245,19 +246,8 @@ def test_continuous_raw_matches_gym_make(game, closing):
     ref = gym.vector.SyncVectorEnv([lambda: gym.make(f"ALE/{game}-v5", **kwargs)] * num_envs)
     closing(ours)
     closing(ref)
-    assert ours.single_action_space == ref.single_action_space
-    o1, _ = ours.reset(seed=seed)
-    o2, _ = ref.reset(seed=seed)
-    np.testing.assert_array_equal(o1, o2, "reset observation")
-    ended = rewarded = 0
-    for t, a in enumerate(random_continuous_actions(ours.single_action_space, steps, num_envs, 0)):
-        r1, r2 = ours.step(a), ref.step(a)
-        for k, name in enumerate(("observation", "reward", "terminated", "truncated")):
-            np.testing.assert_array_equal(r1[k], r2[k], f"{name} at step {t}")
-        for key in ("lives", "episode_frame_number", "frame_number"):
-            np.testing.assert_array_equal(r1[4][key], r2[4][key], f"info[{key!r}] at step {t}")
-        ended += int((r2[2] | r2[3]).sum())
-        rewarded += int((r2[1] != 0).sum())
+    actions = random_continuous_actions(ours.single_action_space, steps, num_envs, 0)
+    ended, rewarded = lockstep(ours, ref, actions, seed=seed)
     assert ended > 0 and rewarded > 0, (ended, rewarded)
 
 
@@ -270,19 +260,9 @@ def test_continuous_matches_ale_py_vector_env(closing):
     theirs = AlePyVectorEnv("breakout", num_envs, **kwargs)
     closing(ours)
     closing(theirs)
-    assert ours.single_action_space == theirs.single_action_space
-    o1, _ = ours.reset(seed=seed)
-    o2, _ = theirs.reset(seed=seed)
-    np.testing.assert_array_equal(o1, o2, "reset observation")
-    ended = rewarded = 0
-    for t, a in enumerate(random_continuous_actions(ours.single_action_space, steps, num_envs, 1)):
-        r1, r2 = ours.step(a), theirs.step(a)
-        for k, name in enumerate(("observation", "reward", "terminated", "truncated")):
-            np.testing.assert_array_equal(r1[k], r2[k], f"{name} at step {t}")
-        for key in ("env_id", "lives", "episode_frame_number", "frame_number"):
-            np.testing.assert_array_equal(r1[4][key], r2[4][key], f"info[{key!r}] at step {t}")
-        ended += int((r2[2] | r2[3]).sum())
-        rewarded += int((r2[1] != 0).sum())
+    actions = random_continuous_actions(ours.single_action_space, steps, num_envs, 1)
+    ended, rewarded = lockstep(ours, theirs, actions, seed=seed,
+                               info_keys=("env_id", "lives", "episode_frame_number", "frame_number"))
     assert ended > 0 and rewarded > 0, (ended, rewarded)
 
 

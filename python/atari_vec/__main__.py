@@ -11,14 +11,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from atari_vec import AtariVectorEnv, list_games
-from atari_vec.registration import env_id
+from atari_vec.registration import gym_id
 
 
 def _list(args: argparse.Namespace) -> None:
     games = list_games()
     width = max(len(g) for g in games)
     for game in games:
-        print(f"{game:<{width}}  {env_id(game)}")
+        print(f"{game:<{width}}  {gym_id(game)}")
     print(f"{len(games)} games", file=sys.stderr)
 
 

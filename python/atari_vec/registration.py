@@ -60,7 +60,7 @@ def env_name(game: str) -> str:
     return game.title().replace("_", "")
 
 
-def env_id(game: str) -> str:
+def gym_id(game: str) -> str:
     """Return the Gymnasium id registered for a ROM id, e.g. ``"AtariVec/Breakout-v5"``."""
     return f"{NAMESPACE}/{env_name(game)}-v{VERSION}"
 
@@ -88,11 +88,11 @@ def register_envs() -> None:
                 kwargs=kwargs,
             )
     for game in list_games():
-        gym_id = env_id(game)
-        if gym_id in gym.registry:
+        game_id = gym_id(game)
+        if game_id in gym.registry:
             continue
         gym.register(
-            id=gym_id,
+            id=game_id,
             entry_point="atari_vec.registration:make_reference_env",
             vector_entry_point="atari_vec.vector_env:AtariVectorEnv",
             kwargs={"game": game},

@@ -133,6 +133,10 @@ class AtariVectorEnv(VectorEnv):
     padding_type="zero")`` in a ``SyncVectorEnv``, and to ``ale_py.vector_env.AtariVectorEnv``
     with the same keyword arguments.
 
+    An *env id* is always an environment's index in the pool, ``0 .. num_envs - 1``: the
+    ``info["env_id"]`` of each row, the positions of ``reset_mask``, ``render(env_ids)``.
+    (A Gymnasium id such as ``"AtariVec/Pong-v5"`` is a *gym id*: ``registration.gym_id``.)
+
     Args:
         game: ROM id (``"breakout"``, ``"ms_pacman"``); ``"MsPacman"`` or ``"ALE/Pong-v5"`` work too.
             A list of games runs several in one pool: its length must divide ``num_envs``,

@@ -16,6 +16,7 @@
 #include "atari_env.hpp"
 #include "check.hpp"
 #include "frame_ops.hpp"
+#include "resize.hpp"
 
 using namespace atari_vec;
 
