@@ -15,13 +15,14 @@
 #include <iterator>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace atari_vec {
 namespace {
 constexpr int kAllActions = 18;  // ALE's PLAYER_A_NOOP .. PLAYER_A_DOWNLEFTFIRE
 }  // namespace
 
-void check_rom_supported(const std::string& path) {
+std::string check_rom_supported(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   if (!file) throw std::invalid_argument("cannot read ROM file " + path);
   const std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
@@ -32,16 +33,23 @@ void check_rom_supported(const std::string& path) {
     throw std::invalid_argument("ALE " ALE_VERSION " has no game definition for the ROM " + path +
                                 " (md5 " + md5 + "); it cannot be played");
   }
+  return md5;
 }
 
 AtariEnv::AtariEnv(const EnvConfig& config) : config_(config) {
   config_.validate();
-  check_rom_supported(config_.rom_path);
+  const std::string md5 = check_rom_supported(config_.rom_path);
   // Before the first ALEInterface prints its banner; once, as envs may be built in parallel.
   static std::once_flag quiet;
   std::call_once(quiet, [] { ale::Logger::setMode(ale::Logger::Error); });
   ale_ = std::make_unique<ale::ALEInterface>();
   ale_->setFloat("repeat_action_probability", config_.repeat_action_probability);
+#ifdef ATARI_VEC_ALE_PATCHED
+  // Snapshots of envs that observe screens carry the TIA's frame buffers, so that a frame
+  // the game only partly repaints after a restore is still the original's (our patch's
+  // setting; read when the ROM is loaded).
+  ale_->setBool("serialize_frame_buffers", !config_.is_ram());
+#endif
   if (ale_counts_frames()) {
     ale_->setInt("max_num_frames_per_episode", config_.max_num_frames_per_episode);
   }
@@ -77,6 +85,7 @@ AtariEnv::AtariEnv(const EnvConfig& config) : config_(config) {
   pool_[0].assign(raw, 0);
   pool_[1].assign(raw, 0);
   stack_.assign(static_cast<std::size_t>(config_.stacked_bytes()), 0);
+  init_snapshots(md5);
   if (config_.is_ram()) return;  // nothing to resize
   if (!resize_supported(screen_h_, screen_w_, config_.img_height, config_.img_width)) {
     throw std::invalid_argument(
@@ -86,6 +95,29 @@ AtariEnv::AtariEnv(const EnvConfig& config) : config_(config) {
     resizer_ = std::make_unique<AreaResizer>(screen_h_, screen_w_, config_.img_height,
                                              config_.img_width, config_.channels());
   }
+}
+
+void AtariEnv::init_snapshots(const std::string& md5) {
+  identity_.rom_hash = std::stoull(md5.substr(0, 16), nullptr, 16);
+  identity_.config_hash = config_.fingerprint();
+  const std::string& path = config_.rom_path;
+  const std::size_t slash = path.find_last_of('/');
+  identity_.game = path.substr(slash == std::string::npos ? 0 : slash + 1);
+  const std::size_t dot = identity_.game.rfind('.');
+  if (dot != std::string::npos && dot > 0) identity_.game.resize(dot);
+  // With our ALE patch a game's serialized state has one size (the RNG is written as words);
+  // stock ALE writes its RNGs as text of varying length, so leave room for that.
+#ifdef ATARI_VEC_ALE_PATCHED
+  constexpr std::size_t kAleSlack = 0;
+#else
+  constexpr std::size_t kAleSlack = 4096;
+#endif
+  ale_state_capacity_ = ale_->cloneState(true).serialize().size() + kAleSlack;
+  // The payload's fixed part, measured by writing it once.
+  std::vector<uint8_t> scratch(fixed_payload_bound());
+  RowWriter w(scratch.data(), scratch.size());
+  write_payload(w, state_);
+  snapshot_bytes_ = sizeof(SnapshotHeader) + w.written() + ale_state_capacity_;
 }
 
 AtariEnv::~AtariEnv() = default;
@@ -339,6 +371,149 @@ void AtariEnv::write_observation(uint8_t* dst) const {
         *out++ = src[f][p + 2];
       }
     }
+  }
+}
+
+namespace {
+
+// EpisodeState field by field (no padding bytes in the row, so equal states give equal rows).
+void write_episode(RowWriter& w, const EpisodeState& s) {
+  w.put<int32_t>(s.elapsed_frames);
+  w.put<int32_t>(s.lives);
+  w.put<uint8_t>(s.game_over);
+  w.put<uint8_t>(s.truncated);
+  w.put<uint8_t>(s.life_lost);
+  w.put<uint8_t>(s.reset_unshown);
+  w.put<int32_t>(s.reward);
+  w.put<int32_t>(s.raw_reward);
+  w.put<int64_t>(s.episode_return);
+  w.put<int32_t>(s.episode_length);
+  w.put<int32_t>(s.action_index);
+  w.put<float>(s.paddle_strength);
+  w.put<int64_t>(s.pending_seed);
+}
+
+EpisodeState read_episode(RowReader& r) {
+  EpisodeState s;
+  s.elapsed_frames = r.get<int32_t>();
+  s.lives = r.get<int32_t>();
+  s.game_over = r.get<uint8_t>() != 0;
+  s.truncated = r.get<uint8_t>() != 0;
+  s.life_lost = r.get<uint8_t>() != 0;
+  s.reset_unshown = r.get<uint8_t>() != 0;
+  s.reward = r.get<int32_t>();
+  s.raw_reward = r.get<int32_t>();
+  s.episode_return = r.get<int64_t>();
+  s.episode_length = r.get<int32_t>();
+  s.action_index = r.get<int32_t>();
+  s.paddle_strength = r.get<float>();
+  s.pending_seed = r.get<int64_t>();
+  return s;
+}
+
+static_assert(std::is_trivially_copyable<std::mt19937>::value, "copied into rows verbatim");
+
+}  // namespace
+
+bool AtariEnv::pools_in_snapshot(int which) const {
+  // Between steps, raw mode overwrites pool_[0] before it reads it and never uses pool_[1];
+  // otherwise a step that ends early pushes the previous step's frames (AtariPreprocessing's
+  // obs_buffer), so they are part of the state; pool_[1] only matters with max-pooling.
+  return !config_.raw && (which == 0 || maxpool_);
+}
+
+std::size_t AtariEnv::fixed_payload_bound() const {
+  return 256 + sizeof(std::mt19937) + stack_.size() + pool_[0].size() + pool_[1].size();
+}
+
+void AtariEnv::write_payload(RowWriter& w, const EpisodeState& s) const {
+  write_episode(w, s);
+  w.put<int32_t>(stack_head_);
+  w.put<uint8_t>(last_pooled_);
+  for (uint64_t word : pcg_.words()) w.put<uint64_t>(word);
+  w.bytes(&noop_rng_, sizeof(noop_rng_));
+  w.bytes(stack_.data(), stack_.size());
+  for (int k = 0; k < 2; ++k) {
+    if (pools_in_snapshot(k)) w.bytes(pool_[k].data(), pool_[k].size());
+  }
+}
+
+void AtariEnv::save(uint8_t* row, std::size_t width, bool include_rng, bool reset_unshown) {
+  if (width < snapshot_bytes_) {
+    throw std::invalid_argument("a state row of this env needs " + std::to_string(snapshot_bytes_) +
+                                " bytes, got " + std::to_string(width));
+  }
+  const std::string ale_state = ale_->cloneState(include_rng).serialize();
+  if (ale_state.size() > ale_state_capacity_) {
+    throw std::logic_error("ALE's state (" + std::to_string(ale_state.size()) +
+                           " bytes) outgrew the room measured for it (" +
+                           std::to_string(ale_state_capacity_) + ")");
+  }
+  RowWriter w(row + sizeof(SnapshotHeader), width - sizeof(SnapshotHeader));
+  EpisodeState s = state_;
+  s.reset_unshown = reset_unshown;
+  write_payload(w, s);
+  w.bytes(ale_state.data(), ale_state.size());
+  const std::size_t payload = w.written();
+  std::memset(w.position(), 0, w.left());
+
+  SnapshotHeader h{};
+  std::memcpy(h.magic, kSnapshotMagic, sizeof(h.magic));
+  h.version = kSnapshotVersion;
+  h.header_bytes = sizeof(SnapshotHeader);
+  h.row_bytes = width;
+  h.build_hash = snapshot_build_hash();
+  h.rom_hash = identity_.rom_hash;
+  h.config_hash = identity_.config_hash;
+  h.payload_bytes = static_cast<uint32_t>(payload);
+  h.ale_bytes = static_cast<uint32_t>(ale_state.size());
+  h.flags = (include_rng ? kSnapshotIncludesRng : 0u) | (reset_unshown ? kSnapshotResetUnshown : 0u);
+  h.checksum = snapshot_checksum(row + sizeof(SnapshotHeader), payload);
+  std::strncpy(h.game, identity_.game.c_str(), sizeof(h.game) - 1);
+  std::memcpy(row, &h, sizeof(h));
+}
+
+void AtariEnv::load(const uint8_t* row, std::size_t width) {
+  check_snapshot(row, width, identity_);
+  SnapshotHeader h;
+  std::memcpy(&h, row, sizeof(h));
+  // Everything is read and checked before anything changes; ALE's restore goes first among
+  // the changes, as the only one that can fail.
+  RowReader r(row + sizeof(SnapshotHeader), h.payload_bytes - h.ale_bytes);
+  const EpisodeState s = read_episode(r);
+  const int32_t head = r.get<int32_t>();
+  const bool pooled = r.get<uint8_t>() != 0;
+  Pcg64::Words pcg;
+  for (uint64_t& word : pcg) word = r.get<uint64_t>();
+  std::mt19937 noop;
+  r.bytes(&noop, sizeof(noop));
+  const uint8_t* stack = r.position();
+  std::size_t frames_bytes = stack_.size();
+  for (int k = 0; k < 2; ++k) frames_bytes += pools_in_snapshot(k) ? pool_[k].size() : 0;
+  if (r.left() != frames_bytes || head < 0 || head >= config_.stack_frames() ||
+      s.action_index < 0 || s.action_index >= static_cast<int>(action_set_.size())) {
+    throw std::invalid_argument("corrupt state: its layout does not fit this env");
+  }
+  try {
+    ale_->restoreState(ale::ALEState(std::string(
+        reinterpret_cast<const char*>(row + sizeof(SnapshotHeader) + h.payload_bytes - h.ale_bytes),
+        h.ale_bytes)));
+  } catch (const char* what) {  // Stella's serializer throws string literals
+    throw std::invalid_argument(std::string("ALE could not restore the state: ") + what);
+  } catch (const std::exception& e) {
+    throw std::invalid_argument(std::string("ALE could not restore the state: ") + e.what());
+  }
+  state_ = s;
+  stack_head_ = head;
+  last_pooled_ = pooled;
+  pcg_.set_words(pcg);
+  noop_rng_ = noop;
+  std::memcpy(stack_.data(), stack, stack_.size());
+  stack += stack_.size();
+  for (int k = 0; k < 2; ++k) {
+    if (!pools_in_snapshot(k)) continue;
+    std::memcpy(pool_[k].data(), stack, pool_[k].size());
+    stack += pool_[k].size();
   }
 }
 

@@ -15,6 +15,7 @@
 #include "frame_ops.hpp"
 #include "resize.hpp"
 #include "reference_rng.hpp"
+#include "snapshot.hpp"
 
 namespace ale {
 class ALEInterface;
@@ -53,12 +54,15 @@ struct EpisodeState {
   int action_index = 0;    // the action the next step() applies
   float paddle_strength = 1.0f;
   int64_t pending_seed = -1;  // applied by the next reset(); -1 keeps the current RNG streams
+  // Restored from a snapshot of an env whose reset ran ahead of its step: the next step()
+  // only reports that reset (see take_reset_unshown).
+  bool reset_unshown = false;
 };
 
 // Whether ALE can run the ROM at `path`. ALE's loadROM ends the process (std::exit) on a ROM
 // it cannot wrap, so every load is checked here first. Throws std::invalid_argument with the
-// reason when the file is unreadable or unsupported.
-void check_rom_supported(const std::string& path);
+// reason when the file is unreadable or unsupported; returns the ROM's MD5 (hex).
+std::string check_rom_supported(const std::string& path);
 
 class AtariEnv {
  public:
@@ -91,6 +95,26 @@ class AtariEnv {
   int screen_height() const { return screen_h_; }
   int screen_width() const { return screen_w_; }
 
+  // Snapshots (row format: snapshot.hpp). The whole state of the env as one row of
+  // snapshot_bytes() bytes: after load(), the env continues exactly as the saved one did
+  // (with include_rng, ALE's sticky-action RNG too; without it, the env keeps its own).
+  // Caller or worker thread, while the env is idle.
+  std::size_t snapshot_bytes() const { return snapshot_bytes_; }
+  const SnapshotIdentity& snapshot_identity() const { return identity_; }
+  // Writes row[0, width), width >= snapshot_bytes(). reset_unshown: the env's last reset
+  // ran ahead of its step (the pool knows), so a restored env reports it on its next step.
+  void save(uint8_t* row, std::size_t width, bool include_rng, bool reset_unshown);
+  // Restores a row; throws std::invalid_argument, changing nothing, unless check_snapshot
+  // accepts it for this env.
+  void load(const uint8_t* row, std::size_t width);
+  // True once after a load() of a reset_unshown state: the step the pool is running only
+  // reports the current state.
+  bool take_reset_unshown() {
+    const bool r = state_.reset_unshown;
+    state_.reset_unshown = false;
+    return r;
+  }
+
  private:
   void load_rom();
   // Seeds ALE's RNG (applied by the next load_rom) and the no-op/frameskip RNG.
@@ -107,6 +131,11 @@ class AtariEnv {
   // pool_[1] (last_pooled_ set, so push_pooled_frame skips its max).
   void grab_last_screen();
   void push_pooled_frame();
+  // Snapshots: identity and sizes (constructor), and the payload before ALE's state.
+  void init_snapshots(const std::string& md5);
+  bool pools_in_snapshot(int which) const;
+  std::size_t fixed_payload_bound() const;
+  void write_payload(RowWriter& w, const EpisodeState& s) const;
 
   EnvConfig config_;
   std::unique_ptr<ale::ALEInterface> ale_;
@@ -126,6 +155,9 @@ class AtariEnv {
   std::vector<uint8_t> stack_;  // stack_num frames, circular
   int stack_head_ = 0;          // slot the next frame goes to; also the oldest frame
   int64_t steps_taken_ = 0;     // only for config_.fault_after_steps
+  SnapshotIdentity identity_;
+  std::size_t ale_state_capacity_ = 0;  // ALE's serialized state, with its RNG
+  std::size_t snapshot_bytes_ = 0;
 };
 
 }  // namespace atari_vec

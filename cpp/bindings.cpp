@@ -146,6 +146,42 @@ class PyVectorEnv {
     return py::make_tuple(r[0], r[4]);
   }
 
+  // Snapshots of idle envs: (len(env_ids), state_size) uint8 rows.
+  py::array_t<uint8_t> clone_states(py::array_t<int32_t, py::array::c_style | py::array::forcecast> env_ids,
+                                    bool include_rng) {
+    check_open();
+    if (!core_->started()) throw std::runtime_error("clone_states() called before reset()");
+    if (env_ids.ndim() != 1) throw py::value_error("env_ids must be 1-D");
+    const py::ssize_t count = env_ids.shape(0);
+    const std::size_t width = core_->snapshot_bytes();
+    py::array_t<uint8_t> out({count, static_cast<py::ssize_t>(width)});
+    uint8_t* dst = out.mutable_data();
+    {
+      py::gil_scoped_release release;
+      core_->clone_states(env_ids.data(), static_cast<int>(count), include_rng, dst);
+    }
+    return out;
+  }
+
+  void restore_states(const py::array_t<uint8_t, py::array::c_style>& states,
+                      py::array_t<int32_t, py::array::c_style | py::array::forcecast> env_ids) {
+    check_open();
+    if (!core_->started()) throw std::runtime_error("restore_states() called before reset()");
+    const std::size_t width = core_->snapshot_bytes();
+    if (env_ids.ndim() != 1) throw py::value_error("env_ids must be 1-D");
+    const py::ssize_t count = env_ids.shape(0);
+    if (states.ndim() != 2 || states.shape(0) != count ||
+        states.shape(1) != static_cast<py::ssize_t>(width)) {
+      throw py::value_error("expected states of shape (" + std::to_string(count) + ", " +
+                            std::to_string(width) + "), got " + shape_string(states));
+    }
+    const uint8_t* rows = states.data();
+    py::gil_scoped_release release;
+    core_->restore_states(rows, env_ids.data(), static_cast<int>(count));
+  }
+
+  std::size_t state_size() const { return core_->snapshot_bytes(); }
+
   void send(const py::array& actions, const py::object& strengths) {
     check_open();
     if (!core_->started()) throw std::runtime_error("send() called before reset()");
@@ -377,6 +413,11 @@ PYBIND11_MODULE(_core, m) {
   m.attr("__version__") = ATARI_VEC_VERSION;
   m.attr("ALE_VERSION") = ALE_VERSION;
   m.attr("HAVE_OPENCV") = have_opencv();
+#ifdef ATARI_VEC_ALE_PATCHED
+  m.attr("ALE_PATCHED") = true;
+#else
+  m.attr("ALE_PATCHED") = false;
+#endif
 
   py::enum_<AutoresetMode>(m, "AutoresetMode")
       .value("NEXT_STEP", AutoresetMode::kNextStep)
@@ -443,6 +484,9 @@ PYBIND11_MODULE(_core, m) {
       .def("recv", &PyVectorEnv::recv, py::arg("timeout") = -1.0)
       .def("close", &PyVectorEnv::close)
       .def("render", &PyVectorEnv::render, py::arg("env_ids"))
+      .def("clone_states", &PyVectorEnv::clone_states, py::arg("env_ids"), py::arg("include_rng"))
+      .def("restore_states", &PyVectorEnv::restore_states, py::arg("states"), py::arg("env_ids"))
+      .def_property_readonly("state_size", &PyVectorEnv::state_size)
       .def_property_readonly("closed", &PyVectorEnv::closed)
       .def_property_readonly("num_envs", &PyVectorEnv::num_envs)
       .def_property_readonly("batch_size", &PyVectorEnv::batch_size)

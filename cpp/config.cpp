@@ -2,6 +2,7 @@
 #include "config.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 
 namespace atari_vec {
@@ -50,6 +51,26 @@ void EnvConfig::validate() const {
     require(clash == nullptr, std::string("raw (ale-py AtariEnv) semantics exclude ") +
                                   (clash ? clash : "") + "; turn it off");
   }
+}
+
+uint64_t EnvConfig::fingerprint() const {
+  // Each field as a 64-bit value, in declaration order; adding a field means adding it here.
+  const int64_t fields[] = {frameskip, stochastic_frameskip, frameskip_max, maxpool,
+                            static_cast<int64_t>(obs_type), img_height, img_width, stack_num,
+                            channels_last, grayscale_newaxis, raw, static_cast<int64_t>(seeding),
+                            noop_max, use_fire_reset, episodic_life, life_loss_info,
+                            reward_clipping, max_num_frames_per_episode, full_action_space,
+                            all_actions, mode, difficulty};
+  float rap = repeat_action_probability;
+  uint32_t rap_bits;
+  std::memcpy(&rap_bits, &rap, sizeof(rap_bits));
+  uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&h](uint64_t v) {
+    for (int i = 0; i < 8; ++i) h = (h ^ ((v >> (8 * i)) & 0xff)) * 0x100000001b3ull;
+  };
+  for (int64_t f : fields) mix(static_cast<uint64_t>(f));
+  mix(rap_bits);
+  return h;
 }
 
 std::vector<int> EnvConfig::observation_shape() const {

@@ -81,6 +81,10 @@ struct EnvConfig {
   // (RAM), {210, 160, 3} (one RGB frame, no stack axis).
   std::vector<int> observation_shape() const;
   void validate() const;
+  // A hash of every setting that shapes an env's state or its meaning (all but the ROM path,
+  // which snapshots identify by the ROM's MD5, and the testing hook): a snapshot is restored
+  // only into an env with the same fingerprint.
+  uint64_t fingerprint() const;
 };
 
 // The pool around the environments.

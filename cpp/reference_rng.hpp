@@ -12,6 +12,7 @@
 // Plain values; one thread at a time per object. Nothing allocates.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 namespace atari_vec {
@@ -138,6 +139,22 @@ class Pcg64 {
 
   void step() { state_ = state_ * kMultiplier + inc_; }
 
+ public:
+  // The whole generator as five words (for snapshots): state, increment, buffered output.
+  using Words = std::array<uint64_t, 5>;
+  Words words() const {
+    return {static_cast<uint64_t>(state_ >> 64), static_cast<uint64_t>(state_),
+            static_cast<uint64_t>(inc_ >> 64), static_cast<uint64_t>(inc_),
+            (static_cast<uint64_t>(has_uint32_) << 32) | uinteger_};
+  }
+  void set_words(const Words& w) {
+    state_ = (static_cast<u128>(w[0]) << 64) | w[1];
+    inc_ = (static_cast<u128>(w[2]) << 64) | w[3];
+    has_uint32_ = (w[4] >> 32) != 0;
+    uinteger_ = static_cast<uint32_t>(w[4]);
+  }
+
+ private:
   u128 state_ = 0;
   u128 inc_ = 1;
   bool has_uint32_ = false;

@@ -27,6 +27,7 @@
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "atari_env.hpp"  // StepOutcome
@@ -127,6 +128,21 @@ class ResetAhead {
   // own next task moves a state back to none, and the caller has not sent it yet, so the
   // answer cannot go stale before the caller acts on it.
   bool idle(int env) const { return state_[env].load(std::memory_order_acquire) == kNone; }
+
+  // Caller thread, for an env that is idle (its last result received, nothing sent to it
+  // since): a pending reset is dropped (the env keeps its final state and resets inline when
+  // next stepped) and a running one is waited for. True if the env's reset ran ahead: the
+  // env is reset and its next step reports that reset. (A handoff needs a sent step, which
+  // an idle env does not have.)
+  bool settle_idle(int env) {
+    for (;;) {
+      uint8_t s = kPending;
+      if (state_[env].compare_exchange_strong(s, kNone, std::memory_order_acq_rel)) return false;
+      if (s == kNone) return false;
+      if (s == kReady) return true;
+      std::this_thread::yield();  // running: a reset takes about a millisecond
+    }
+  }
 
   // Caller thread, for a seeded reset after quiesce(): the prepared reset is of no use.
   void discard(int env) { state_[env].store(kNone, std::memory_order_relaxed); }

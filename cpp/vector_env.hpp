@@ -100,12 +100,23 @@ class BasicVectorEnv {
   bool is_idle(int env_id) const;
   // The env's current full RGB screen; throws std::invalid_argument unless it is idle.
   void render_rgb(int env_id, uint8_t* dst) const;
+
+  // Snapshots (Env = AtariEnv; caller thread). The envs named must be idle (is_idle), or
+  // std::invalid_argument is thrown before anything changes. Rows are snapshot_bytes() wide
+  // (the widest env's snapshot). clone_states writes `count` rows to `out`; a state taken
+  // when an env's reset ran ahead records that, so a restored env reports the reset on its
+  // next step as the original would. restore_states checks every row against its env first
+  // (AtariEnv::load's checks), then restores them all.
+  std::size_t snapshot_bytes() const;
+  void clone_states(const int32_t* env_ids, int count, bool include_rng, uint8_t* out);
+  void restore_states(const uint8_t* rows, const int32_t* env_ids, int count);
   void close();
 
  private:
   void worker_loop();
   void run_task(const Task& task);
   void run_reset_ahead(int env_id);
+  void require_idle(const int32_t* env_ids, int count, const char* what) const;
   // A row's outcome and info fields (the observation is written by the caller).
   void write_outcome(const RowRef& ref, int env_id, const StepOutcome& o) const;
   void store_error();
@@ -379,6 +390,65 @@ inline void BasicVectorEnv<Env>::render_rgb(int env_id, uint8_t* dst) const {
 }
 
 template <class Env>
+inline std::size_t BasicVectorEnv<Env>::snapshot_bytes() const {
+  std::size_t width = 0;
+  for (const auto& e : envs_) width = std::max(width, e->snapshot_bytes());
+  return width;
+}
+
+template <class Env>
+inline void BasicVectorEnv<Env>::require_idle(const int32_t* env_ids, int count, const char* what) const {
+  for (int i = 0; i < count; ++i) {
+    if (env_ids[i] < 0 || env_ids[i] >= num_envs()) {
+      throw std::invalid_argument(std::string(what) + ": env id " + std::to_string(env_ids[i]) +
+                                  " is out of range [0, " + std::to_string(num_envs()) + ")");
+    }
+    if (!is_idle(env_ids[i])) {
+      throw std::invalid_argument(std::string(what) + ": environment " + std::to_string(env_ids[i]) +
+                                  " is being stepped; use it once its result is received");
+    }
+  }
+}
+
+template <class Env>
+inline void BasicVectorEnv<Env>::clone_states(const int32_t* env_ids, int count, bool include_rng,
+                                              uint8_t* out) {
+  require_idle(env_ids, count, "clone_states");
+  const std::size_t width = snapshot_bytes();
+  for (int i = 0; i < count; ++i) {
+    const bool unshown = ahead_.settle_idle(env_ids[i]);
+    envs_[static_cast<std::size_t>(env_ids[i])]->save(out + static_cast<std::size_t>(i) * width, width,
+                                                      include_rng, unshown);
+  }
+}
+
+template <class Env>
+inline void BasicVectorEnv<Env>::restore_states(const uint8_t* rows, const int32_t* env_ids, int count) {
+  require_idle(env_ids, count, "restore_states");
+  const std::size_t width = snapshot_bytes();
+  for (int i = 0; i < count; ++i) {
+    for (int j = 0; j < i; ++j) {
+      if (env_ids[j] == env_ids[i]) {
+        throw std::invalid_argument("restore_states: env id " + std::to_string(env_ids[i]) +
+                                    " appears twice");
+      }
+    }
+    const Env& env = *envs_[static_cast<std::size_t>(env_ids[i])];
+    try {
+      check_snapshot(rows + static_cast<std::size_t>(i) * width, width, env.snapshot_identity());
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("state " + std::to_string(i) + " (for environment " +
+                                  std::to_string(env_ids[i]) + "): " + e.what());
+    }
+  }
+  for (int i = 0; i < count; ++i) {
+    ahead_.settle_idle(env_ids[i]);
+    ahead_.discard(env_ids[i]);  // the restored state replaces a reset that ran ahead
+    envs_[static_cast<std::size_t>(env_ids[i])]->load(rows + static_cast<std::size_t>(i) * width, width);
+  }
+}
+
+template <class Env>
 inline void BasicVectorEnv<Env>::worker_loop() {
   Task task;
   while (queue_->pop(task, worker_spin_)) run_task(task);
@@ -410,6 +480,8 @@ inline void BasicVectorEnv<Env>::run_task(const Task& task) {
         if (settle == ResetAhead::Settle::kHandedOff) return;
         if (settle == ResetAhead::Settle::kResetInline) env.reset();
         if (settle != ResetAhead::Settle::kNothing) break;
+        // Restored from a state whose reset had run ahead: this step reports that reset.
+        if (env.take_reset_unshown()) break;
         if (pool_.autoreset_mode == AutoresetMode::kNextStep && env.episode_over()) {
           env.reset();
         } else {

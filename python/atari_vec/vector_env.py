@@ -523,14 +523,85 @@ class AtariVectorEnv(VectorEnv):
         """
         if self.render_mode is None:
             return None
-        ids = np.arange(self.num_envs) if env_ids is None else np.asarray(env_ids)
-        if ids.dtype.kind not in "iu" or ids.ndim != 1:
-            raise TypeError("env_ids must be a 1-D sequence of ints")
+        ids = self._env_ids(env_ids)
         self._enter("render")
         try:
-            return tuple(self._core.render(ids.astype(np.int32)))
+            return tuple(self._core.render(ids))
         finally:
             self._lock.release()
+
+    # -- snapshots ------------------------------------------------------------------------
+
+    @property
+    def state_size(self) -> int:
+        """Bytes in one state row of :meth:`clone_states` (fixed for the env's settings)."""
+        return int(self._core.state_size)
+
+    def clone_states(
+        self, env_ids: Sequence[int] | np.ndarray | None = None, include_rng: bool = False
+    ) -> np.ndarray:
+        """The whole state of each chosen environment (all by default), one ``uint8`` row each:
+        shape ``(len(env_ids), state_size)``, a fresh array the caller owns.
+
+        A row holds the emulator, the last action (which sticky actions repeat), the frame
+        stack and max-pool frames, lives and episode counters, and the no-op/frame-skip RNG;
+        with ``include_rng`` also ALE's sticky-action RNG (without it, a restored env keeps
+        its own, so continuations with sticky actions differ). Rows are plain bytes: compare
+        them with ``==``, copy, pickle or store them anywhere. An environment can be cloned
+        once its last result has been received (always, in synchronous mode).
+        """
+        ids = self._env_ids(env_ids)
+        self._enter("clone_states")
+        try:
+            return self._core.clone_states(ids, bool(include_rng))
+        finally:
+            self._lock.release()
+
+    def restore_states(
+        self, states: np.ndarray, env_ids: Sequence[int] | np.ndarray | None = None
+    ) -> None:
+        """Put each chosen environment (all by default) into the state of its row of
+        ``states`` (rows from :meth:`clone_states` of an env with the same game and settings,
+        of any pool or process running this build). Its next step then returns exactly what
+        the cloned env's next step returned, for the same action. Every row is checked before
+        any env changes: a row of another game or setting, another build, a truncated or
+        corrupt row raises ``ValueError`` and restores nothing.
+
+        The observation, reward and info already returned are not rewritten: the next
+        ``step`` is the first to show the restored states. ``render()`` shows the restored
+        screen only after that step too.
+        """
+        ids = self._env_ids(env_ids)
+        if not isinstance(states, np.ndarray) or states.dtype != np.uint8:
+            raise TypeError(
+                f"states must be a uint8 numpy array from clone_states, got "
+                f"{type(states).__name__} with dtype {getattr(states, 'dtype', None)}"
+            )
+        if states.ndim == 1 and len(ids) == 1:
+            states = states[None]
+        if states.shape != (len(ids), self.state_size):
+            raise ValueError(
+                f"expected states of shape ({len(ids)}, {self.state_size}) for env ids "
+                f"{ids.tolist()[:8]}{'...' if len(ids) > 8 else ''}, got {states.shape}"
+            )
+        self._enter("restore_states")
+        try:
+            self._core.restore_states(np.ascontiguousarray(states), ids)
+        finally:
+            self._lock.release()
+
+    def _env_ids(self, env_ids: Any) -> np.ndarray:
+        """Env ids (pool indices) as int32, all envs for None."""
+        if env_ids is None:
+            return self._all_ids
+        ids = np.asarray(env_ids)
+        if ids.ndim == 0:
+            ids = ids[None]
+        if ids.dtype.kind not in "iu" or ids.ndim != 1:
+            raise TypeError("env_ids must be an int or a 1-D sequence of ints")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.num_envs):
+            raise ValueError(f"env_ids must lie in [0, {self.num_envs}), got {ids.tolist()}")
+        return ids.astype(np.int32)
 
     def close_extras(self, **kwargs: Any) -> None:
         """Stop and join the worker threads. A second ``close()`` does nothing.

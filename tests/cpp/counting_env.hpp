@@ -49,6 +49,9 @@ class CountingEnv {
     action_ = action;
     strength_ = strength;
   }
+  // Never restored from a snapshot (the pool asks every step).
+  bool take_reset_unshown() { return false; }
+
   void set_seed(int64_t seed) {
     CHECK_MSG(!busy_.load(), "set_seed() on env " + std::to_string(id_) + " while a worker runs it");
     seed_ = seed;
