@@ -87,6 +87,7 @@ class AtariEnv {
   void step();
   bool episode_over() const;
   StepOutcome outcome() const;
+  int32_t last_reward() const { return state_.reward; }  // of the last step, as outcome()
   // Writes the stack oldest frame first (stack_num * frame_bytes bytes), in the layout of
   // EnvConfig::observation_shape().
   void write_observation(uint8_t* dst) const;

@@ -182,6 +182,105 @@ class PyVectorEnv {
 
   std::size_t state_size() const { return core_->snapshot_bytes(); }
 
+  // Batched planning: every array is made (or checked) by the Python layer; here only what
+  // the engine relies on is checked again (dtypes, C order, lengths, action range).
+  void step_states(const py::array& states, const py::array& actions, const py::object& strengths,
+                   const py::array& steps, bool include_rng, const py::object& states_out,
+                   py::array obs, py::array reward, py::array terminated, py::array truncated,
+                   py::array lives, py::array frame_number, py::array episode_frame_number,
+                   py::array steps_taken) {
+    check_open();
+    const std::size_t width = core_->snapshot_bytes();
+    const py::ssize_t n = states.ndim() == 2 ? states.shape(0) : -1;
+    auto require = [n](const py::array& a, const py::dtype& dt, const char* name, py::ssize_t row) {
+      const bool ok = a.dtype().is(dt) && (a.flags() & py::array::c_style) && a.ndim() >= 1 &&
+                      a.shape(0) == n && a.nbytes() == n * row * static_cast<py::ssize_t>(dt.itemsize()) &&
+                      a.writeable();
+      if (!ok) throw py::value_error(std::string(name) + ": wrong dtype, shape or layout");
+    };
+    if (n < 0 || states.shape(1) != static_cast<py::ssize_t>(width) ||
+        !states.dtype().is(py::dtype::of<uint8_t>()) || !(states.flags() & py::array::c_style)) {
+      throw py::value_error("states must be a C-ordered uint8 array of shape (n, " +
+                            std::to_string(width) + ")");
+    }
+    auto check_in = [n](const py::array& a, const py::dtype& dt, const char* name) {
+      if (!a.dtype().is(dt) || !(a.flags() & py::array::c_style) || a.ndim() != 1 || a.shape(0) != n) {
+        throw py::value_error(std::string(name) + ": expected a C-ordered 1-D array of length " +
+                              std::to_string(n));
+      }
+    };
+    check_in(actions, py::dtype::of<int32_t>(), "actions");
+    check_in(steps, py::dtype::of<int32_t>(), "dt");
+    const int num_actions = static_cast<int>(core_->env(0).action_set().size());
+    const int32_t* a = static_cast<const int32_t*>(actions.data());
+    const int32_t* s = static_cast<const int32_t*>(steps.data());
+    for (py::ssize_t i = 0; i < n; ++i) {
+      if (a[i] < 0 || a[i] >= num_actions) {
+        throw py::value_error("action " + std::to_string(a[i]) + " of walker " + std::to_string(i) +
+                              " is out of range [0, " + std::to_string(num_actions) + ")");
+      }
+      if (s[i] < 1) throw py::value_error("dt must be >= 1, got " + std::to_string(s[i]));
+    }
+    PlanJob job;
+    job.states = static_cast<const uint8_t*>(states.data());
+    job.width = width;
+    job.count = n;
+    job.actions = a;
+    job.steps = s;
+    if (!strengths.is_none()) {
+      const py::array st = strengths.cast<py::array>();
+      check_in(st, py::dtype::of<float>(), "paddle_strengths");
+      job.strengths = static_cast<const float*>(st.data());
+    }
+    job.include_rng = include_rng;
+    if (!states_out.is_none()) {
+      py::array so = states_out.cast<py::array>();
+      require(so, py::dtype::of<uint8_t>(), "states_out", static_cast<py::ssize_t>(width));
+      job.states_out = static_cast<uint8_t*>(so.mutable_data());
+    }
+    const std::size_t obs_bytes = core_->env(0).observation_bytes();
+    require(obs, py::dtype::of<uint8_t>(), "obs", static_cast<py::ssize_t>(obs_bytes));
+    job.obs = static_cast<uint8_t*>(obs.mutable_data());
+    job.obs_bytes = obs_bytes;
+    require(reward, py::dtype::of<int32_t>(), "reward", 1);
+    require(terminated, py::dtype::of<bool>(), "terminated", 1);
+    require(truncated, py::dtype::of<bool>(), "truncated", 1);
+    require(lives, py::dtype::of<int32_t>(), "lives", 1);
+    require(frame_number, py::dtype::of<int32_t>(), "frame_number", 1);
+    require(episode_frame_number, py::dtype::of<int32_t>(), "episode_frame_number", 1);
+    require(steps_taken, py::dtype::of<int32_t>(), "steps_taken", 1);
+    job.reward = static_cast<int32_t*>(reward.mutable_data());
+    job.terminated = static_cast<uint8_t*>(terminated.mutable_data());
+    job.truncated = static_cast<uint8_t*>(truncated.mutable_data());
+    job.lives = static_cast<int32_t*>(lives.mutable_data());
+    job.frame_number = static_cast<int32_t*>(frame_number.mutable_data());
+    job.episode_frame_number = static_cast<int32_t*>(episode_frame_number.mutable_data());
+    job.steps_taken = static_cast<int32_t*>(steps_taken.mutable_data());
+    {
+      py::gil_scoped_release release;
+      core_->start_plan(job);
+    }
+    try {
+      // Not stopped by close() from another thread: close() ends the job itself (vector_env.hpp).
+      wait_interruptibly([this] { return core_->wait_plan(kWaitSlice); }, [] { return false; }, -1.0,
+                         "step_states");
+    } catch (...) {
+      // Ctrl-C: no more walkers; the tasks running finish theirs and put their envs back.
+      core_->stop_plan();
+      {
+        py::gil_scoped_release release;
+        while (!core_->wait_plan(kWaitSlice)) {
+        }
+      }
+      try {
+        core_->finish_plan();
+      } catch (...) {
+      }
+      throw;
+    }
+    core_->finish_plan();
+  }
+
   void send(const py::array& actions, const py::object& strengths) {
     check_open();
     if (!core_->started()) throw std::runtime_error("send() called before reset()");
@@ -487,6 +586,11 @@ PYBIND11_MODULE(_core, m) {
       .def("clone_states", &PyVectorEnv::clone_states, py::arg("env_ids"), py::arg("include_rng"))
       .def("restore_states", &PyVectorEnv::restore_states, py::arg("states"), py::arg("env_ids"))
       .def_property_readonly("state_size", &PyVectorEnv::state_size)
+      .def("step_states", &PyVectorEnv::step_states, py::arg("states"), py::arg("actions"),
+           py::arg("paddle_strengths"), py::arg("steps"), py::arg("include_rng"),
+           py::arg("states_out"), py::arg("obs"), py::arg("reward"), py::arg("terminated"),
+           py::arg("truncated"), py::arg("lives"), py::arg("frame_number"),
+           py::arg("episode_frame_number"), py::arg("steps_taken"))
       .def_property_readonly("closed", &PyVectorEnv::closed)
       .def_property_readonly("num_envs", &PyVectorEnv::num_envs)
       .def_property_readonly("batch_size", &PyVectorEnv::batch_size)

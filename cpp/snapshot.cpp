@@ -75,6 +75,10 @@ void check_snapshot(const uint8_t* row, std::size_t width, const SnapshotIdentit
   if (snapshot_checksum(row + sizeof(SnapshotHeader), h.payload_bytes) != h.checksum) {
     refuse("corrupt state: the checksum of its contents does not match");
   }
+  // The rest of the row is padding, written as zeros.
+  for (std::size_t i = sizeof(SnapshotHeader) + h.payload_bytes; i < width; ++i) {
+    if (row[i] != 0) refuse("corrupt state: bytes after its contents are not zero");
+  }
 }
 
 }  // namespace atari_vec

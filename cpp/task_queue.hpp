@@ -38,7 +38,7 @@ inline void cpu_relax() {
 #endif
 }
 
-enum class TaskKind : uint8_t { kStep, kReset, kReport, kPrepareReset };
+enum class TaskKind : uint8_t { kStep, kReset, kReport, kPrepareReset, kPlan };
 
 struct Task {
   int32_t env_id = 0;

@@ -38,6 +38,7 @@
 
 #include "atari_env.hpp"
 #include "config.hpp"
+#include "planning.hpp"
 #include "reset_ahead.hpp"
 #include "result_ring.hpp"
 #include "task_queue.hpp"
@@ -110,12 +111,25 @@ class BasicVectorEnv {
   std::size_t snapshot_bytes() const;
   void clone_states(const int32_t* env_ids, int count, bool include_rng, uint8_t* out);
   void restore_states(const uint8_t* rows, const int32_t* env_ids, int count);
+
+  // Batched planning (planning.hpp; Env = AtariEnv; caller thread). start_plan needs every
+  // env idle and one game and setting in the pool; it queues a plan task per env. Then
+  // wait_plan until it returns true (the caller runs plan tasks too when it runs tasks), and
+  // finish_plan, which rethrows a walker's error. After an interrupt, stop_plan() makes the
+  // tasks take no more walkers; wait for them all the same before dropping the job.
+  void start_plan(PlanJob& job);
+  bool wait_plan(std::chrono::milliseconds timeout);
+  void finish_plan();
+  void stop_plan() {
+    if (plan_) plan_->stop.store(true, std::memory_order_relaxed);
+  }
   void close();
 
  private:
   void worker_loop();
   void run_task(const Task& task);
   void run_reset_ahead(int env_id);
+  void run_plan(int env_id);
   void require_idle(const int32_t* env_ids, int count, const char* what) const;
   // A row's outcome and info fields (the observation is written by the caller).
   void write_outcome(const RowRef& ref, int env_id, const StepOutcome& o) const;
@@ -147,6 +161,12 @@ class BasicVectorEnv {
   std::chrono::microseconds worker_spin_{0};
   std::chrono::microseconds caller_spin_{0};
   ResetAhead ahead_;  // every env stays none in it unless reset_ahead_
+  // The planning call in progress, if any. Set and cleared by the caller thread; close()
+  // (maybe another thread) reads it too, so both hold plan_mutex_ while the job is touched.
+  PlanJob* plan_ = nullptr;
+  std::mutex plan_mutex_;
+  std::vector<std::vector<uint8_t>> own_state_;  // per env: its state while it plans
+  std::vector<char> own_unshown_;                // and whether its reset ran ahead
 };
 
 // CPUs this process may run on (sched_getaffinity), in increasing order.
@@ -221,6 +241,17 @@ inline void BasicVectorEnv<Env>::close() {
   if (queue_) queue_->close();
   for (std::thread& t : workers_) {
     if (t.joinable()) t.join();
+  }
+  // A planning call waiting in another thread: the plan tasks still queued will never run.
+  std::lock_guard<std::mutex> plan_lock(plan_mutex_);
+  if (PlanJob* job = plan_) {
+    std::lock_guard<std::mutex> lock(job->mutex);
+    if (!job->error) {
+      job->error = std::make_exception_ptr(
+          std::runtime_error("step_states() interrupted: the environment was closed"));
+    }
+    job->tasks_left = 0;
+    job->finished.notify_all();
   }
 }
 
@@ -449,6 +480,75 @@ inline void BasicVectorEnv<Env>::restore_states(const uint8_t* rows, const int32
 }
 
 template <class Env>
+inline void BasicVectorEnv<Env>::start_plan(PlanJob& job) {
+  if (plan_) throw std::logic_error("a planning call is already running");
+  for (int e = 0; e < num_envs(); ++e) {
+    if (!is_idle(e)) {
+      throw std::invalid_argument(
+          "step_states needs every environment idle: call it after recv() has returned every "
+          "env's result (in async mode some are still being stepped)");
+    }
+    const auto& id = envs_[static_cast<std::size_t>(e)]->snapshot_identity();
+    const auto& first = envs_.front()->snapshot_identity();
+    if (id.rom_hash != first.rom_hash || id.config_hash != first.config_hash) {
+      throw std::invalid_argument("step_states needs a pool of one game and one setting");
+    }
+  }
+  if (job.width != snapshot_bytes()) throw std::invalid_argument("states of the wrong width");
+  if (own_state_.empty()) {
+    own_state_.resize(envs_.size());
+    own_unshown_.assign(envs_.size(), 0);
+    for (std::size_t e = 0; e < envs_.size(); ++e) own_state_[e].resize(envs_[e]->snapshot_bytes());
+  }
+  for (int e = 0; e < num_envs(); ++e) own_unshown_[static_cast<std::size_t>(e)] = ahead_.settle_idle(e);
+  job.next.store(0, std::memory_order_relaxed);
+  job.stop.store(false, std::memory_order_relaxed);
+  job.tasks_left = num_envs();
+  {
+    std::lock_guard<std::mutex> lock(plan_mutex_);
+    plan_ = &job;
+  }
+  for (int e = 0; e < num_envs(); ++e) task_scratch_[static_cast<std::size_t>(e)] = Task{e, TaskKind::kPlan};
+  queue_->push_bulk(task_scratch_.data(), static_cast<std::size_t>(num_envs()));
+}
+
+template <class Env>
+inline bool BasicVectorEnv<Env>::wait_plan(std::chrono::milliseconds timeout) {
+  if (caller_runs_tasks_) {
+    Task task;
+    while (queue_->try_pop(task)) run_task(task);
+  }
+  return plan_->wait(timeout);
+}
+
+template <class Env>
+inline void BasicVectorEnv<Env>::finish_plan() {
+  PlanJob* job;
+  {
+    std::lock_guard<std::mutex> lock(plan_mutex_);
+    job = plan_;
+    plan_ = nullptr;
+  }
+  job->rethrow();
+}
+
+template <class Env>
+inline void BasicVectorEnv<Env>::run_plan(int env_id) {
+  PlanJob& job = *plan_;
+  const std::size_t e = static_cast<std::size_t>(env_id);
+  Env& env = *envs_[e];
+  try {
+    env.save(own_state_[e].data(), own_state_[e].size(), true, own_unshown_[e] != 0);
+    run_walkers(env, job);
+    env.load(own_state_[e].data(), own_state_[e].size());
+    if (own_unshown_[e]) ahead_.discard(env_id);  // the restored env reports its reset itself
+  } catch (...) {
+    job.fail(-1);
+  }
+  job.task_done();
+}
+
+template <class Env>
 inline void BasicVectorEnv<Env>::worker_loop() {
   Task task;
   while (queue_->pop(task, worker_spin_)) run_task(task);
@@ -466,6 +566,9 @@ inline void BasicVectorEnv<Env>::run_task(const Task& task) {
     switch (task.kind) {
       case TaskKind::kPrepareReset:  // produces no row of its own
         run_reset_ahead(task.env_id);
+        return;
+      case TaskKind::kPlan:  // nor does this
+        run_plan(task.env_id);
         return;
       case TaskKind::kReset:
         // After quiesce() the env is none or ready; reset() discarded ready ones with a seed.

@@ -10,11 +10,11 @@ from __future__ import annotations
 from atari_vec import _core
 from atari_vec._games import list_games
 from atari_vec.registration import register_envs
-from atari_vec.vector_env import AtariVectorEnv
+from atari_vec.vector_env import AtariVectorEnv, PlanningResult
 
 __version__: str = _core.__version__
 ALE_VERSION: str = _core.ALE_VERSION
 
-__all__ = ["ALE_VERSION", "AtariVectorEnv", "__version__", "list_games", "register_envs"]
+__all__ = ["ALE_VERSION", "AtariVectorEnv", "PlanningResult", "__version__", "list_games", "register_envs"]
 
 register_envs()  # the AtariVec/<Game>-v5 ids of gym.make and gym.make_vec

@@ -125,6 +125,43 @@ def _int(name: str, value: Any) -> int:
     return int(value)
 
 
+class PlanningResult:
+    """What :meth:`AtariVectorEnv.step_states` returns for N walkers: ``states``
+    ``(N, state_size)`` uint8 (None without states), ``observations`` ``(N, *obs_shape)``,
+    ``rewards`` int32 (summed over the steps taken), ``terminated`` and ``truncated`` bool,
+    and ``info`` with int32 arrays ``lives``, ``frame_number``, ``episode_frame_number`` and
+    ``steps_taken``. Unpacks as ``states, obs, rewards, terminated, truncated, info``."""
+
+    __slots__ = ("states", "observations", "rewards", "terminated", "truncated", "info")
+
+    def __init__(self, states, observations, rewards, terminated, truncated, info):
+        self.states = states
+        self.observations = observations
+        self.rewards = rewards
+        self.terminated = terminated
+        self.truncated = truncated
+        self.info = info
+
+    @property
+    def n(self) -> int:
+        return len(self.rewards)
+
+    @classmethod
+    def empty(cls, n: int, env: AtariVectorEnv, with_states: bool = True) -> PlanningResult:
+        """Arrays for n walkers of `env`, to pass as ``out=`` again and again."""
+        return cls(
+            np.empty((n, env.state_size), np.uint8) if with_states else None,
+            np.empty((n, *env.single_observation_space.shape), np.uint8),
+            np.empty(n, np.int32),
+            np.empty(n, bool),
+            np.empty(n, bool),
+            {k: np.empty(n, np.int32) for k in ("lives", "frame_number", "episode_frame_number", "steps_taken")},
+        )
+
+    def __iter__(self):
+        return iter((self.states, self.observations, self.rewards, self.terminated, self.truncated, self.info))
+
+
 class AtariVectorEnv(VectorEnv):
     """N Atari games stepped in parallel by a native thread pool.
 
@@ -589,6 +626,74 @@ class AtariVectorEnv(VectorEnv):
             self._core.restore_states(np.ascontiguousarray(states), ids)
         finally:
             self._lock.release()
+
+    def step_states(
+        self,
+        states: np.ndarray,
+        actions: Any,
+        dt: int | Sequence[int] | np.ndarray = 1,
+        *,
+        include_rng: bool = False,
+        return_states: bool = True,
+        out: PlanningResult | None = None,
+    ) -> PlanningResult:
+        """Batched planning: from each of N saved states (N may be far larger than
+        ``num_envs``), take its action for ``dt`` steps (an int, or one per state), on the
+        worker threads with the GIL released, and return the new states, observations,
+        summed rewards, flags and info of every walker as a :class:`PlanningResult`.
+
+        A walker stops early at the end of its episode (``steps_taken < dt``) and is never
+        reset: a walker whose episode is over stays as it is. Each result is exactly what the
+        pool's own env would return after ``restore_states`` and those steps. The pool's envs
+        only lend their emulators: their own episodes are left as they were. Every env must be
+        idle (in async mode, after every result has been received), and the pool must hold
+        one game with one setting.
+
+        ``out`` (a previous result for the same N) is written into instead of new arrays;
+        with ``return_states=False`` no states are written (``result.states`` is None).
+        """
+        if not isinstance(states, np.ndarray) or states.dtype != np.uint8:
+            raise TypeError(
+                "states must be a uint8 numpy array of state rows (clone_states), got "
+                f"{type(states).__name__} with dtype {getattr(states, 'dtype', None)}"
+            )
+        if states.ndim != 2 or states.shape[1] != self.state_size:
+            raise ValueError(f"expected states of shape (n, {self.state_size}), got {states.shape}")
+        n = states.shape[0]
+        if self.continuous:
+            raise ValueError("step_states takes discrete actions; this env is continuous")
+        a = np.asarray(actions)
+        if a.dtype.kind not in "iu":
+            raise TypeError(f"actions must be integers, got dtype {a.dtype}")
+        if a.shape != (n,):
+            raise ValueError(f"expected one action per state, shape ({n},), got {a.shape}")
+        if ((a < 0) | (a >= self.single_action_space.n)).any():
+            raise ValueError(f"actions must lie in [0, {self.single_action_space.n})")
+        steps = np.asarray(dt)
+        if steps.dtype.kind not in "iu" or steps.ndim > 1:
+            raise TypeError("dt must be an int or a 1-D sequence of ints")
+        if steps.ndim == 1 and steps.shape != (n,):
+            raise ValueError(f"expected one dt per state, shape ({n},), got {steps.shape}")
+        if (steps < 1).any() or (steps > 2**31 - 1).any():
+            raise ValueError("dt must be >= 1")
+        steps = np.ascontiguousarray(np.broadcast_to(steps, (n,)), dtype=np.int32)
+        if out is None:
+            out = PlanningResult.empty(n, self, return_states)
+        elif out.n != n or (return_states and out.states is None):
+            raise ValueError("out is a PlanningResult for another number of states (or without states)")
+        self._enter("step_states")
+        try:
+            self._core.step_states(
+                np.ascontiguousarray(states), a.astype(np.int32), None, steps, bool(include_rng),
+                out.states if return_states else None, out.observations, out.rewards,
+                out.terminated, out.truncated, out.info["lives"], out.info["frame_number"],
+                out.info["episode_frame_number"], out.info["steps_taken"],
+            )
+        finally:
+            self._lock.release()
+        if not return_states:
+            out.states = None
+        return out
 
     def _env_ids(self, env_ids: Any) -> np.ndarray:
         """Env ids (pool indices) as int32, all envs for None."""
