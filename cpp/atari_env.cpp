@@ -105,14 +105,17 @@ void AtariEnv::init_snapshots(const std::string& md5) {
   identity_.game = path.substr(slash == std::string::npos ? 0 : slash + 1);
   const std::size_t dot = identity_.game.rfind('.');
   if (dot != std::string::npos && dot > 0) identity_.game.resize(dot);
-  // With our ALE patch a game's serialized state has one size (the RNG is written as words);
-  // stock ALE writes its RNGs as text of varying length, so leave room for that.
+  // With our ALE patch a game's serialized state has one size (the RNGs are written as
+  // words). Stock ALE writes its RNGs as text whose length varies by a few hundred bytes, so
+  // leave room and round up: two envs of a game then almost always agree on the width (only
+  // a state near a rounding boundary can make them differ; stock builds are for comparison).
+  const std::size_t ale_size = ale_->cloneState(true).serialize().size();
 #ifdef ATARI_VEC_ALE_PATCHED
-  constexpr std::size_t kAleSlack = 0;
+  ale_state_capacity_ = ale_size;
 #else
-  constexpr std::size_t kAleSlack = 4096;
+  constexpr std::size_t kRound = 16384;
+  ale_state_capacity_ = (ale_size + 4096 + kRound - 1) / kRound * kRound;
 #endif
-  ale_state_capacity_ = ale_->cloneState(true).serialize().size() + kAleSlack;
   // The payload's fixed part, measured by writing it once.
   std::vector<uint8_t> scratch(fixed_payload_bound());
   RowWriter w(scratch.data(), scratch.size());
@@ -377,6 +380,8 @@ void AtariEnv::write_observation(uint8_t* dst) const {
 namespace {
 
 // EpisodeState field by field (no padding bytes in the row, so equal states give equal rows).
+// The action the next step will apply is not part of the state: whoever steps a restored
+// env sets it (the action that sticky actions repeat is ALE's, in ALE's part of the row).
 void write_episode(RowWriter& w, const EpisodeState& s) {
   w.put<int32_t>(s.elapsed_frames);
   w.put<int32_t>(s.lives);
@@ -388,13 +393,11 @@ void write_episode(RowWriter& w, const EpisodeState& s) {
   w.put<int32_t>(s.raw_reward);
   w.put<int64_t>(s.episode_return);
   w.put<int32_t>(s.episode_length);
-  w.put<int32_t>(s.action_index);
-  w.put<float>(s.paddle_strength);
   w.put<int64_t>(s.pending_seed);
 }
 
-EpisodeState read_episode(RowReader& r) {
-  EpisodeState s;
+// Into `s`, whose next action stays.
+void read_episode(RowReader& r, EpisodeState& s) {
   s.elapsed_frames = r.get<int32_t>();
   s.lives = r.get<int32_t>();
   s.game_over = r.get<uint8_t>() != 0;
@@ -405,10 +408,7 @@ EpisodeState read_episode(RowReader& r) {
   s.raw_reward = r.get<int32_t>();
   s.episode_return = r.get<int64_t>();
   s.episode_length = r.get<int32_t>();
-  s.action_index = r.get<int32_t>();
-  s.paddle_strength = r.get<float>();
   s.pending_seed = r.get<int64_t>();
-  return s;
 }
 
 static_assert(std::is_trivially_copyable<std::mt19937>::value, "copied into rows verbatim");
@@ -480,7 +480,8 @@ void AtariEnv::load(const uint8_t* row, std::size_t width) {
   // Everything is read and checked before anything changes; ALE's restore goes first among
   // the changes, as the only one that can fail.
   RowReader r(row + sizeof(SnapshotHeader), h.payload_bytes - h.ale_bytes);
-  const EpisodeState s = read_episode(r);
+  EpisodeState s = state_;
+  read_episode(r, s);
   const int32_t head = r.get<int32_t>();
   const bool pooled = r.get<uint8_t>() != 0;
   Pcg64::Words pcg;
@@ -490,8 +491,7 @@ void AtariEnv::load(const uint8_t* row, std::size_t width) {
   const uint8_t* stack = r.position();
   std::size_t frames_bytes = stack_.size();
   for (int k = 0; k < 2; ++k) frames_bytes += pools_in_snapshot(k) ? pool_[k].size() : 0;
-  if (r.left() != frames_bytes || head < 0 || head >= config_.stack_frames() ||
-      s.action_index < 0 || s.action_index >= static_cast<int>(action_set_.size())) {
+  if (r.left() != frames_bytes || head < 0 || head >= config_.stack_frames()) {
     throw std::invalid_argument("corrupt state: its layout does not fit this env");
   }
   try {

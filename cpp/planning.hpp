@@ -89,13 +89,17 @@ struct PlanJob {
   }
 };
 
-// Runs walkers of `job` on `env` until none is left: what one plan task does between saving
-// and restoring its env's own state. Env is AtariEnv (load, save, set_action, step, ...).
-template <class Env>
-void run_walkers(Env& env, PlanJob& job) {
+// Runs walkers of `job` on `env` until none is left (true) or, after a walker, `until` has
+// passed (false): what one plan task does between saving and restoring its env's own state.
+// Env is AtariEnv (load, save, set_action, step, ...).
+template <class Env, class TimePoint>
+bool run_walkers(Env& env, PlanJob& job, TimePoint until) {
   int64_t k;
-  while (!job.stop.load(std::memory_order_relaxed) &&
-         (k = job.next.fetch_add(1, std::memory_order_relaxed)) < job.count) {
+  for (;;) {
+    if (job.stop.load(std::memory_order_relaxed)) return true;
+    if (TimePoint::clock::now() >= until) return false;
+    k = job.next.fetch_add(1, std::memory_order_relaxed);
+    if (k >= job.count) return true;
     try {
       const std::size_t row = static_cast<std::size_t>(k);
       env.load(job.states + row * job.width, job.width);

@@ -129,7 +129,9 @@ class BasicVectorEnv {
   void worker_loop();
   void run_task(const Task& task);
   void run_reset_ahead(int env_id);
-  void run_plan(int env_id);
+  // One plan task: save the env's own state (once), run walkers until none is left or
+  // `until`, then put the env back, or queue the task again to go on later.
+  void run_plan(int env_id, std::chrono::steady_clock::time_point until);
   void require_idle(const int32_t* env_ids, int count, const char* what) const;
   // A row's outcome and info fields (the observation is written by the caller).
   void write_outcome(const RowRef& ref, int env_id, const StepOutcome& o) const;
@@ -167,6 +169,7 @@ class BasicVectorEnv {
   std::mutex plan_mutex_;
   std::vector<std::vector<uint8_t>> own_state_;  // per env: its state while it plans
   std::vector<char> own_unshown_;                // and whether its reset ran ahead
+  std::vector<char> own_saved_;                  // and whether own_state_ holds it now
 };
 
 // CPUs this process may run on (sched_getaffinity), in increasing order.
@@ -238,6 +241,10 @@ inline BasicVectorEnv<Env>::~BasicVectorEnv() { close(); }
 template <class Env>
 inline void BasicVectorEnv<Env>::close() {
   if (closed_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> plan_lock(plan_mutex_);
+    if (plan_) plan_->stop.store(true, std::memory_order_relaxed);  // workers finish a walker, no more
+  }
   if (queue_) queue_->close();
   for (std::thread& t : workers_) {
     if (t.joinable()) t.join();
@@ -498,6 +505,7 @@ inline void BasicVectorEnv<Env>::start_plan(PlanJob& job) {
   if (own_state_.empty()) {
     own_state_.resize(envs_.size());
     own_unshown_.assign(envs_.size(), 0);
+    own_saved_.assign(envs_.size(), 0);
     for (std::size_t e = 0; e < envs_.size(); ++e) own_state_[e].resize(envs_[e]->snapshot_bytes());
   }
   for (int e = 0; e < num_envs(); ++e) own_unshown_[static_cast<std::size_t>(e)] = ahead_.settle_idle(e);
@@ -515,8 +523,13 @@ inline void BasicVectorEnv<Env>::start_plan(PlanJob& job) {
 template <class Env>
 inline bool BasicVectorEnv<Env>::wait_plan(std::chrono::milliseconds timeout) {
   if (caller_runs_tasks_) {
+    // The caller helps, in slices of `timeout`, so that it gets back to its own checks
+    // (Ctrl-C) in time; a task it leaves unfinished goes back to the queue.
+    const auto until = std::chrono::steady_clock::now() + timeout;
     Task task;
-    while (queue_->try_pop(task)) run_task(task);
+    while (std::chrono::steady_clock::now() < until && queue_->try_pop(task)) {
+      run_plan(task.env_id, until);  // only plan tasks are queued during a plan
+    }
   }
   return plan_->wait(timeout);
 }
@@ -533,16 +546,25 @@ inline void BasicVectorEnv<Env>::finish_plan() {
 }
 
 template <class Env>
-inline void BasicVectorEnv<Env>::run_plan(int env_id) {
+inline void BasicVectorEnv<Env>::run_plan(int env_id, std::chrono::steady_clock::time_point until) {
   PlanJob& job = *plan_;
   const std::size_t e = static_cast<std::size_t>(env_id);
   Env& env = *envs_[e];
   try {
-    env.save(own_state_[e].data(), own_state_[e].size(), true, own_unshown_[e] != 0);
-    run_walkers(env, job);
+    if (!own_saved_[e]) {
+      env.save(own_state_[e].data(), own_state_[e].size(), true, own_unshown_[e] != 0);
+      own_saved_[e] = 1;
+    }
+    if (!run_walkers(env, job, until)) {
+      const Task again{env_id, TaskKind::kPlan};
+      queue_->push_bulk(&again, 1);  // its slot in the queue is the one it was popped from
+      return;
+    }
+    own_saved_[e] = 0;
     env.load(own_state_[e].data(), own_state_[e].size());
     if (own_unshown_[e]) ahead_.discard(env_id);  // the restored env reports its reset itself
   } catch (...) {
+    own_saved_[e] = 0;
     job.fail(-1);
   }
   job.task_done();
@@ -568,7 +590,7 @@ inline void BasicVectorEnv<Env>::run_task(const Task& task) {
         run_reset_ahead(task.env_id);
         return;
       case TaskKind::kPlan:  // nor does this
-        run_plan(task.env_id);
+        run_plan(task.env_id, std::chrono::steady_clock::time_point::max());
         return;
       case TaskKind::kReset:
         // After quiesce() the env is none or ready; reset() discarded ready ones with a seed.
