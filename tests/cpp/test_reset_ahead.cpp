@@ -142,23 +142,48 @@ void race(int rounds, unsigned seed) {
     }
   };
 
+  // Rounds cycle through four orders: three forced by handshakes (so each surely occurs,
+  // however the threads are scheduled) and one free race.
+  //   0 ahead:   the background reset finishes before the step settles;
+  //   1 handoff: the step settles while the reset runs;
+  //   2 inline:  the step settles before the reset begins;
+  //   3 free:    no handshake (random spins shuffle the order).
+  std::atomic<int> began{0}, settled{0}, finished{0};
+  auto wait_for = [](std::atomic<int>& flag, int r) {
+    while (flag.load(std::memory_order_acquire) < r) std::this_thread::yield();
+  };
   std::thread background([&] {
     for (int r = 1; r <= rounds; ++r) {
-      while (go.load(std::memory_order_acquire) < r) std::this_thread::yield();
+      wait_for(go, r);
+      const int order = r % 4;
+      if (order == 2) wait_for(settled, r);
       if (a.begin(0)) {
+        began.store(r, std::memory_order_release);
+        if (order == 1) wait_for(settled, r);
         spin(reset_spin[static_cast<std::size_t>(r)]);
         const bool ok = !fail_round[static_cast<std::size_t>(r)];
         if (ok) resets.fetch_add(1); else failed_resets.fetch_add(1);
         if (a.finish(0, ok)) step(r, a.settle(0));
+      } else {
+        began.store(r, std::memory_order_release);
       }
+      finished.store(r, std::memory_order_release);
       done.fetch_add(1, std::memory_order_acq_rel);
     }
   });
   std::thread stepper([&] {
     for (int r = 1; r <= rounds; ++r) {
-      while (go.load(std::memory_order_acquire) < r) std::this_thread::yield();
-      spin(step_spin[static_cast<std::size_t>(r)]);
-      step(r, a.settle(0));
+      wait_for(go, r);
+      const int order = r % 4;
+      if (order == 0) wait_for(finished, r);
+      if (order == 1) wait_for(began, r);
+      if (order == 3) spin(step_spin[static_cast<std::size_t>(r)]);
+      const Settle s = a.settle(0);
+      if (order == 0) CHECK(s == Settle::kReady || (s == Settle::kNothing && fail_round[static_cast<std::size_t>(r)]));
+      if (order == 1) CHECK(s == Settle::kHandedOff);
+      if (order == 2) CHECK(s == Settle::kResetInline);
+      settled.store(r, std::memory_order_release);
+      step(r, s);
       done.fetch_add(1, std::memory_order_acq_rel);
     }
   });
