@@ -290,6 +290,9 @@ void AtariEnv::step() {
     state_.elapsed_frames += skip;
     state_.game_over = ale_->game_over(false);
     state_.truncated = ale_->game_truncated();
+    // Only read with episodic_life (atari_vec.plangym's sensible mode): a life lost ends it.
+    const int lives = ale_->lives();
+    state_.life_lost = lives < state_.lives && lives > 0;
     grab_frame(pool_[0].data());
   } else {
     // As AtariPreprocessing.step: stop at the end of the episode, keeping the frames of
@@ -341,6 +344,10 @@ StepOutcome AtariEnv::outcome() const {
 void AtariEnv::render_rgb(uint8_t* dst) const {
   const ale::ALEScreen& screen = ale_->getScreen();
   apply_palette(lut_, false, screen.getArray(), static_cast<std::size_t>(screen_h_) * screen_w_, dst);
+}
+
+void AtariEnv::write_ram(uint8_t* dst) const {
+  std::memcpy(dst, ale_->getRAM().array(), kRamBytes);
 }
 
 void AtariEnv::write_observation(uint8_t* dst) const {

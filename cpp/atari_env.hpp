@@ -93,6 +93,8 @@ class AtariEnv {
   void write_observation(uint8_t* dst) const;
   // The current full screen in RGB: screen_height * screen_width * 3 bytes.
   void render_rgb(uint8_t* dst) const;
+  // The emulator's RAM now (kRamBytes bytes).
+  void write_ram(uint8_t* dst) const;
   int screen_height() const { return screen_h_; }
   int screen_width() const { return screen_w_; }
 

@@ -365,6 +365,19 @@ class PyVectorEnv {
     return out;
   }
 
+  // The RAM (128 bytes) of idle environments.
+  py::array ram(py::array_t<int32_t, py::array::c_style | py::array::forcecast> env_ids) {
+    check_open();
+    if (!core_->started()) throw std::runtime_error("get_ram() called before reset()");
+    py::array_t<uint8_t> out({env_ids.size(), static_cast<py::ssize_t>(kRamBytes)});
+    for (py::ssize_t i = 0; i < env_ids.size(); ++i) {
+      const int32_t e = env_ids.data()[i];
+      if (e < 0 || e >= core_->num_envs()) throw py::value_error("env id " + std::to_string(e) + " out of range");
+      core_->read_ram(e, out.mutable_data() + static_cast<std::size_t>(i) * kRamBytes);
+    }
+    return out;
+  }
+
   bool closed() const { return !core_ || core_->closed(); }
   int num_envs() const { return core_->num_envs(); }
   int batch_size() const { return core_->batch_size(); }
@@ -583,6 +596,7 @@ PYBIND11_MODULE(_core, m) {
       .def("recv", &PyVectorEnv::recv, py::arg("timeout") = -1.0)
       .def("close", &PyVectorEnv::close)
       .def("render", &PyVectorEnv::render, py::arg("env_ids"))
+      .def("ram", &PyVectorEnv::ram, py::arg("env_ids"))
       .def("clone_states", &PyVectorEnv::clone_states, py::arg("env_ids"), py::arg("include_rng"))
       .def("restore_states", &PyVectorEnv::restore_states, py::arg("states"), py::arg("env_ids"))
       .def_property_readonly("state_size", &PyVectorEnv::state_size)

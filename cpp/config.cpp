@@ -44,7 +44,6 @@ void EnvConfig::validate() const {
     const char* clash = maxpool            ? "maxpool"
                         : noop_max > 0     ? "noop_max > 0"
                         : use_fire_reset   ? "use_fire_reset"
-                        : episodic_life    ? "episodic_life"
                         : life_loss_info   ? "life_loss_info"
                         : reward_clipping  ? "reward_clipping"
                                            : nullptr;

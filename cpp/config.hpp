@@ -48,7 +48,8 @@ struct EnvConfig {
   // Step and reset as ale-py's AtariEnv does (gym.make of an ALE id): every frame of a step
   // is emulated (ALE ignores those past the end), the observation is the last frame as the
   // emulator shows it, terminated and truncated are ALE's own. Needs no max-pool, no no-ops,
-  // no fire reset, no life-loss rules and no reward clipping (validate() says so).
+  // no fire reset, no life_loss_info and no reward clipping (validate() says so); with
+  // episodic_life a lost life ends the episode (atari_vec.plangym's sensible mode).
   bool raw = false;
   Seeding seeding = Seeding::kGymnasium;
   int noop_max = 30;

@@ -99,8 +99,10 @@ class BasicVectorEnv {
   bool reset_prepared(int env_id) const { return ahead_.ready(env_id); }
   // True if no task for env_id is queued or running and its last result was received.
   bool is_idle(int env_id) const;
-  // The env's current full RGB screen; throws std::invalid_argument unless it is idle.
-  void render_rgb(int env_id, uint8_t* dst) const;
+  // The env's current full RGB screen, and its RAM (kRamBytes); both throw
+  // std::invalid_argument unless the env is idle (and std::logic_error with reset_ahead).
+  void render_rgb(int env_id, uint8_t* dst) const { shown_env(env_id).render_rgb(dst); }
+  void read_ram(int env_id, uint8_t* dst) const { shown_env(env_id).write_ram(dst); }
 
   // Snapshots (Env = AtariEnv; caller thread). The envs named must be idle (is_idle), or
   // std::invalid_argument is thrown before anything changes. Rows are snapshot_bytes() wide
@@ -133,6 +135,8 @@ class BasicVectorEnv {
   // `until`, then put the env back, or queue the task again to go on later.
   void run_plan(int env_id, std::chrono::steady_clock::time_point until);
   void require_idle(const int32_t* env_ids, int count, const char* what) const;
+  // An idle env whose emulator shows its last result (no reset ran ahead of it).
+  const Env& shown_env(int env_id) const;
   // A row's outcome and info fields (the observation is written by the caller).
   void write_outcome(const RowRef& ref, int env_id, const StepOutcome& o) const;
   void store_error();
@@ -416,15 +420,15 @@ inline bool BasicVectorEnv<Env>::is_idle(int env_id) const {
 }
 
 template <class Env>
-inline void BasicVectorEnv<Env>::render_rgb(int env_id, uint8_t* dst) const {
+inline const Env& BasicVectorEnv<Env>::shown_env(int env_id) const {
   if (!is_idle(env_id)) {
     throw std::invalid_argument("environment " + std::to_string(env_id) +
                                 " is being stepped; render it once its result is received");
   }
   if (!ahead_.idle(env_id)) {
-    throw std::logic_error("render_rgb needs a pool built with reset_ahead = false");
+    throw std::logic_error("render_rgb and read_ram need a pool built with reset_ahead = false");
   }
-  envs_[static_cast<std::size_t>(env_id)]->render_rgb(dst);
+  return *envs_[static_cast<std::size_t>(env_id)];
 }
 
 template <class Env>

@@ -63,3 +63,16 @@ def rom_path(game: str) -> Path:
     if path is None:
         raise ValueError(f"The ROM for {rom_id!r} is missing from the ale-py installation.")
     return Path(path)
+
+
+@functools.lru_cache(maxsize=None)
+def screen_size(game: str) -> tuple[int, int]:
+    """(height, width) of the game's screen as ALE renders it: 210 x 160 for most games,
+    taller for some (250 for Pac-Man, Adventure, ...). Raw observations have this size."""
+    from ale_py import ALEInterface, LoggerMode
+
+    ALEInterface.setLoggerMode(LoggerMode.Error)
+    ale = ALEInterface()
+    ale.loadROM(str(rom_path(game)))
+    height, width = ale.getScreenDims()
+    return int(height), int(width)

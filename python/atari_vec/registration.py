@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TransformReward
 
-from atari_vec._games import list_games, normalize_game
+from atari_vec._games import list_games, normalize_game, screen_size
 from atari_vec.vector_env import AtariVectorEnv
 
 NAMESPACE = "AtariVec"
@@ -185,8 +185,8 @@ def make_raw_vec(
         mode=mode,
         difficulty=difficulty,
         render_mode=render_mode,
-        img_height=210,
-        img_width=160,
+        img_height=screen_size(game)[0],
+        img_width=screen_size(game)[1],
         stack_num=0,
         maxpool=False,
         noop_max=0,

@@ -567,6 +567,19 @@ class AtariVectorEnv(VectorEnv):
         finally:
             self._lock.release()
 
+    def get_ram(self, env_ids: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        """The emulator RAM of the chosen environments (all by default): ``(n, 128)`` uint8,
+        a fresh array. Needs ``render_mode`` set (so that no reset runs ahead of a step and
+        the RAM is the last result's), and envs whose last result was received."""
+        if self.render_mode is None:
+            raise ValueError("get_ram() needs an env made with render_mode='rgb_array' (or 'human')")
+        ids = self._env_ids(env_ids)
+        self._enter("get_ram")
+        try:
+            return self._core.ram(ids)
+        finally:
+            self._lock.release()
+
     # -- snapshots ------------------------------------------------------------------------
 
     @property
