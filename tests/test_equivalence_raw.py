@@ -31,6 +31,8 @@ CASES = [
     ("AsterixNoFrameskip-v0", "AsterixNoFrameskip-v0",
      dict(repeat_action_probability=0.25, max_num_frames_per_episode=400)),
     ("Freeway-v0", "Freeway-v0", dict(frameskip=(2, 5), max_num_frames_per_episode=700)),
+    # A screen 250 lines tall (as 11 other games'): raw observations keep the game's size.
+    ("Pacman-v5", "ALE/Pacman-v5", dict(max_num_frames_per_episode=700)),
 ]
 
 # The Gymnasium page's extra spellings, which ale-py 0.12 does not register: compared with
