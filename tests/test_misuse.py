@@ -175,7 +175,10 @@ def test_bad_reset_mask(env, mask, error):
 
 
 @pytest.mark.parametrize("seed, error", [(-5, ValueError), (2**40, ValueError), ("x", TypeError),
-                                         ([1, 2], ValueError), (1.5, TypeError)])
+                                         ([1, 2], ValueError), (1.5, TypeError),
+                                         # -1 is the engine's "no seed": never a user's seed
+                                         (-1, ValueError), ([None, 3, -1, 4], ValueError),
+                                         (2**70, ValueError), ([0, 1, 2, 2**31], ValueError)])
 def test_bad_seed(env, seed, error):
     with pytest.raises(error):
         env.reset(seed=seed)

@@ -452,24 +452,26 @@ class AtariVectorEnv(VectorEnv):
     def _seeds(self, seed: Any, ids: np.ndarray) -> np.ndarray:
         if seed is None:
             return np.full(len(ids), -1, dtype=np.int64)
-        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-            seeds = int(seed) + ids.astype(np.int64)
-        elif isinstance(seed, (Sequence, np.ndarray)) and not isinstance(seed, str):
+        # The engine takes -1 for "no seed", so negative seeds are refused here, before that
+        # meaning could creep in; the upper bound (2**31 - 1) is checked once, by the bindings.
+        def is_int(s: Any) -> bool:
+            return isinstance(s, (int, np.integer)) and not isinstance(s, bool)
+
+        if is_int(seed):
+            if not 0 <= seed < 2**62:
+                raise ValueError(f"seeds must be in [0, 2**31 - 1], got {seed}")
+            return int(seed) + ids.astype(np.int64)
+        if isinstance(seed, (Sequence, np.ndarray)) and not isinstance(seed, str):
             if len(seed) != len(ids):
                 raise ValueError(
                     f"seed must have one entry per environment reset ({len(ids)}), got {len(seed)}"
                 )
-            seeds = np.array([-1 if s is None else s for s in seed], dtype=object)
-            if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds):
+            if not all(s is None or is_int(s) for s in seed):
                 raise TypeError("seed entries must be ints or None")
-            seeds = seeds.astype(np.int64)
-            if (seeds < -1).any():
-                raise ValueError("seeds must be non-negative")
-        else:
-            raise TypeError(f"seed must be an int, a sequence of ints or None, got {type(seed)}")
-        if (seeds > 2**31 - 1).any() or (seeds < -1).any():
-            raise ValueError("seeds must be in [0, 2**31 - 1]")
-        return seeds
+            if any(s is not None and not 0 <= s < 2**62 for s in seed):
+                raise ValueError(f"seeds must be in [0, 2**31 - 1], got {list(seed)}")
+            return np.array([-1 if s is None else int(s) for s in seed], dtype=np.int64)
+        raise TypeError(f"seed must be an int, a sequence of ints or None, got {type(seed)}")
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Step the environments of the last batch with ``actions``; return the next batch."""
@@ -717,8 +719,10 @@ class AtariVectorEnv(VectorEnv):
             ids = ids[None]
         if ids.dtype.kind not in "iu" or ids.ndim != 1:
             raise TypeError("env_ids must be an int or a 1-D sequence of ints")
-        if ids.size and (ids.min() < 0 or ids.max() >= self.num_envs):
-            raise ValueError(f"env_ids must lie in [0, {self.num_envs}), got {ids.tolist()}")
+        # Only what int32 can carry is checked here; the range [0, num_envs) is the engine's
+        # to check (one home), and its error arrives as ValueError.
+        if ids.size and (ids.min() < -(2**31) or ids.max() >= 2**31):
+            raise ValueError(f"env id out of range: {ids.tolist()}")
         return ids.astype(np.int32)
 
     def close_extras(self, **kwargs: Any) -> None:
