@@ -34,6 +34,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "atari_env.hpp"
@@ -44,6 +45,13 @@
 #include "task_queue.hpp"
 
 namespace atari_vec {
+
+// Whether Env can save and load snapshot rows (AtariEnv can; the C++ tests' counting env
+// cannot): snapshots and planning are compiled only for such envs.
+template <class E, class = void>
+struct SupportsSnapshots : std::false_type {};
+template <class E>
+struct SupportsSnapshots<E, std::void_t<decltype(&E::save), decltype(&E::load)>> : std::true_type {};
 
 // Env is any type with: observation_bytes(), set_action(int, float), set_seed(int64_t),
 // reset(), step(), episode_over(), outcome() -> StepOutcome, write_observation(uint8_t*) const
@@ -593,8 +601,10 @@ inline void BasicVectorEnv<Env>::run_task(const Task& task) {
       case TaskKind::kPrepareReset:  // produces no row of its own
         run_reset_ahead(task.env_id);
         return;
-      case TaskKind::kPlan:  // nor does this
-        run_plan(task.env_id, std::chrono::steady_clock::time_point::max());
+      case TaskKind::kPlan:  // nor does this (queued only by start_plan, for snapshot envs)
+        if constexpr (SupportsSnapshots<Env>::value) {
+          run_plan(task.env_id, std::chrono::steady_clock::time_point::max());
+        }
         return;
       case TaskKind::kReset:
         // After quiesce() the env is none or ready; reset() discarded ready ones with a seed.
