@@ -244,6 +244,73 @@ void geometries(const std::string& rom, long steps) {
 
 }  // namespace
 
+// Snapshots and batched planning on real emulators, for the sanitizers: plan tasks on two
+// workers plus the caller (which helps in slices and requeues its task), walkers many times
+// the envs. The same job run twice gives the same bytes, every env's own state is put back,
+// and a walker equals its restore + steps done by hand on one env.
+void planning(const std::string& rom) {
+  Driver d(base_config(rom, 0), 2, 2, 2, AutoresetMode::kNextStep);
+  d.reset({0, 1}, 3);
+  std::minstd_rand rng(5);
+  for (int i = 0; i < 20; ++i) {
+    d.send({static_cast<int32_t>(rng() % d.num_actions()), static_cast<int32_t>(rng() % d.num_actions())});
+    d.receive();
+  }
+  VectorEnv& pool = d.pool();
+  const std::size_t width = pool.snapshot_bytes();
+  const int32_t both[2] = {0, 1};
+  std::vector<uint8_t> own(2 * width), own_after(2 * width), states(2 * width);
+  pool.clone_states(both, 2, true, own.data());
+  pool.clone_states(both, 2, true, states.data());  // with the sticky RNG: any env may run a walker
+
+  const int n = 12;
+  std::vector<uint8_t> in(n * width);
+  std::vector<int32_t> actions(n), steps(n);
+  for (int k = 0; k < n; ++k) {
+    std::copy_n(states.data() + (k % 2) * width, width, in.data() + k * width);
+    actions[static_cast<std::size_t>(k)] = static_cast<int32_t>(rng() % d.num_actions());
+    steps[static_cast<std::size_t>(k)] = 1 + static_cast<int32_t>(rng() % 3);
+  }
+  const std::size_t obs_bytes = pool.env(0).observation_bytes();
+  auto run = [&](std::vector<uint8_t>& out_states, std::vector<uint8_t>& out_obs, std::vector<int32_t>& reward) {
+    PlanJob job;
+    job.states = in.data();
+    job.width = width;
+    job.count = n;
+    job.actions = actions.data();
+    job.steps = steps.data();
+    job.states_out = out_states.data();
+    job.obs = out_obs.data();
+    job.obs_bytes = obs_bytes;
+    job.reward = reward.data();
+    pool.start_plan(job);
+    const auto deadline = Clock::now() + std::chrono::seconds(300);
+    while (!pool.wait_plan(std::chrono::milliseconds(5))) CHECK(Clock::now() < deadline);
+    pool.finish_plan();
+  };
+  std::vector<uint8_t> s1(n * width), s2(n * width), o1(n * obs_bytes), o2(n * obs_bytes);
+  std::vector<int32_t> r1(n), r2(n);
+  run(s1, o1, r1);
+  run(s2, o2, r2);
+  CHECK(s1 == s2 && o1 == o2 && r1 == r2);
+  pool.clone_states(both, 2, true, own_after.data());
+  CHECK_MSG(own == own_after, "planning changed the pool's own envs");
+
+  // Walker 0 by hand on env 0: restore, step, clone; then put env 0 back.
+  pool.restore_states(in.data(), both, 1);
+  AtariEnv& env = const_cast<AtariEnv&>(pool.env(0));
+  env.set_action(actions[0], 1.0f);
+  for (int s = 0; s < steps[0] && !env.episode_over(); ++s) env.step();
+  std::vector<uint8_t> by_hand(width), obs(obs_bytes);
+  env.save(by_hand.data(), width, false, false);
+  env.write_observation(obs.data());
+  CHECK(std::equal(by_hand.begin(), by_hand.end(), s1.begin()));
+  CHECK(std::equal(obs.begin(), obs.end(), o1.begin()));
+  pool.restore_states(own.data(), both, 2);
+  d.send({0, 0});
+  d.receive();
+}
+
 int main() {
   const char* rom = std::getenv("ATARI_VEC_TEST_ROM");
   if (rom == nullptr || *rom == '\0') {
@@ -269,6 +336,8 @@ int main() {
   other_modes(rom, steps);
   t::stage() = "geometries";
   geometries(rom, steps);
+  t::stage() = "snapshots and planning";
+  planning(rom);
   std::printf("test_atari_pool: OK (%.1f s)\n",
               std::chrono::duration<double>(Clock::now() - start).count());
   return 0;
