@@ -254,8 +254,18 @@ template <class Env>
 inline void BasicVectorEnv<Env>::close() {
   if (closed_.exchange(true)) return;
   {
+    // A planning call in progress fails (with this error, whoever finishes it) and its
+    // workers take no more walkers; the error is set first, so that a call whose tasks all
+    // end now cannot return as if it had completed.
     std::lock_guard<std::mutex> plan_lock(plan_mutex_);
-    if (plan_) plan_->stop.store(true, std::memory_order_relaxed);  // workers finish a walker, no more
+    if (PlanJob* job = plan_) {
+      std::lock_guard<std::mutex> lock(job->mutex);
+      if (!job->error) {
+        job->error = std::make_exception_ptr(
+            std::runtime_error("step_states() interrupted: the environment was closed"));
+      }
+      job->stop.store(true, std::memory_order_relaxed);
+    }
   }
   if (queue_) queue_->close();
   for (std::thread& t : workers_) {
@@ -265,10 +275,6 @@ inline void BasicVectorEnv<Env>::close() {
   std::lock_guard<std::mutex> plan_lock(plan_mutex_);
   if (PlanJob* job = plan_) {
     std::lock_guard<std::mutex> lock(job->mutex);
-    if (!job->error) {
-      job->error = std::make_exception_ptr(
-          std::runtime_error("step_states() interrupted: the environment was closed"));
-    }
     job->tasks_left = 0;
     job->finished.notify_all();
   }
