@@ -285,9 +285,15 @@ void AtariEnv::step() {
   int reward = 0;
   if (config_.raw) {
     // As ale-py's AtariEnv.step: no early exit. Frames past the end emulate nothing, but
-    // ALE still draws its sticky-action numbers for them, so they must be asked for.
-    for (int i = 0; i < skip; ++i) reward += ale_->act(action, strength);
-    state_.elapsed_frames += skip;
+    // ALE still draws its sticky-action numbers for them, so they must be asked for (unless
+    // stop_at_game_over asks for OpenEnv's server semantics, which stop there).
+    int i = 0;
+    while (i < skip) {
+      reward += ale_->act(action, strength);
+      ++i;
+      if (config_.stop_at_game_over && ale_->game_over(false)) break;
+    }
+    state_.elapsed_frames += i;
     state_.game_over = ale_->game_over(false);
     state_.truncated = ale_->game_truncated();
     // Only read with episodic_life (atari_vec.plangym's sensible mode): a life lost ends it.

@@ -91,8 +91,11 @@ class PyVectorEnv {
     row_shape_ = {b};
     same_step_ = core_->autoreset_mode() == AutoresetMode::kSameStep;
     blocks_.resize(static_cast<std::size_t>(core_->num_blocks()));
-    actions_.resize(static_cast<std::size_t>(b));
-    strengths_.resize(static_cast<std::size_t>(b));
+    // Per-env sends may name every env at once.
+    actions_.resize(static_cast<std::size_t>(core_->num_envs()));
+    strengths_.resize(static_cast<std::size_t>(core_->num_envs()));
+    ids_.resize(static_cast<std::size_t>(core_->num_envs()));
+    seeds_.resize(static_cast<std::size_t>(core_->num_envs()));
   }
 
   // Workers may still be writing into the block arrays: stop and join them before the
@@ -281,13 +284,37 @@ class PyVectorEnv {
     core_->finish_plan();
   }
 
-  void send(const py::array& actions, const py::object& strengths) {
+  // The env ids of a per-env call into ids_ (integers of any dtype; ranges are the engine's).
+  int read_ids(const py::object& env_ids) {
+    const py::array ids = py::array::ensure(env_ids);
+    if (!ids || ids.ndim() != 1 || (ids.dtype().kind() != 'i' && ids.dtype().kind() != 'u')) {
+      throw py::type_error("env_ids must be a 1-D array of integers");
+    }
+    const py::ssize_t n = ids.shape(0);
+    if (n < 1 || n > core_->num_envs()) {
+      throw py::value_error("expected 1 to " + std::to_string(core_->num_envs()) + " env ids, got " +
+                            std::to_string(n));
+    }
+    const py::array_t<int64_t, py::array::forcecast> as64(ids);
+    for (py::ssize_t i = 0; i < n; ++i) {
+      const int64_t e = as64.at(i);
+      if (e < 0 || e >= core_->num_envs()) {
+        throw py::value_error("env id " + std::to_string(e) + " is out of range [0, " +
+                              std::to_string(core_->num_envs()) + ")");
+      }
+      ids_[static_cast<std::size_t>(i)] = static_cast<int32_t>(e);
+    }
+    return static_cast<int>(n);
+  }
+
+  void send(const py::array& actions, const py::object& strengths, const py::object& env_ids) {
     check_open();
     if (!core_->started()) throw std::runtime_error("send() called before reset()");
-    if (!core_->awaiting_send()) {
+    const bool per_env = !env_ids.is_none();
+    if (!per_env && !core_->awaiting_send()) {
       throw std::runtime_error("send() called twice without recv() in between");
     }
-    const py::ssize_t b = core_->batch_size();
+    const py::ssize_t b = per_env ? read_ids(env_ids) : core_->batch_size();
     if (actions.ndim() != 1 || actions.shape(0) != b) {
       throw py::value_error("expected actions of shape (" + std::to_string(b) + ",), got " +
                             shape_string(actions));
@@ -331,14 +358,38 @@ class PyVectorEnv {
       }
       strength_ptr = strengths_.data();
     }
-    core_->send(actions_.data(), strength_ptr);
+    if (per_env) {
+      core_->send(ids_.data(), actions_.data(), strength_ptr, static_cast<int>(b));
+    } else {
+      core_->send(actions_.data(), strength_ptr);
+    }
+  }
+
+  void send_reset(const py::object& env_ids, py::array_t<int64_t, py::array::c_style | py::array::forcecast> seeds) {
+    check_open();
+    if (!core_->started()) throw std::runtime_error("send_reset() called before reset()");
+    const int n = read_ids(env_ids);
+    if (seeds.ndim() != 1 || seeds.shape(0) != n) {
+      throw py::value_error("expected one seed (or -1) per env id");
+    }
+    for (int i = 0; i < n; ++i) {
+      const int64_t s = seeds.at(i);
+      if (s < -1 || s > 0x7fffffff) {
+        throw py::value_error("seeds must be in [0, 2**31 - 1], got " + std::to_string(s));
+      }
+      seeds_[static_cast<std::size_t>(i)] = s;
+    }
+    core_->reset_envs(ids_.data(), seeds_.data(), n);
   }
 
   py::tuple recv(double timeout_s) {
     check_open();
     if (!core_->started()) throw std::runtime_error("recv() called before reset()");
     if (core_->outstanding() < core_->batch_size()) {
-      throw std::runtime_error("recv() called without a matching send()");
+      throw std::runtime_error(
+          "recv() called without a matching send(): it returns batch_size=" +
+          std::to_string(core_->batch_size()) + " results, and " + std::to_string(core_->outstanding()) +
+          " are in flight");
     }
     return receive(timeout_s);
   }
@@ -508,6 +559,8 @@ class PyVectorEnv {
   std::vector<py::ssize_t> row_shape_;
   std::vector<int32_t> actions_;
   std::vector<float> strengths_;
+  std::vector<int32_t> ids_;
+  std::vector<int64_t> seeds_;
   bool same_step_ = false;
   bool episode_info_ = true;  // info["episode"] / info["_episode"] on the steps that end one
   // The keys of every batch's info dict, made once (not a new str per key per recv).
@@ -557,6 +610,7 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("channels_last", &EnvConfig::channels_last)
       .def_readwrite("grayscale_newaxis", &EnvConfig::grayscale_newaxis)
       .def_readwrite("raw", &EnvConfig::raw)
+      .def_readwrite("stop_at_game_over", &EnvConfig::stop_at_game_over)
       .def_readwrite("seeding", &EnvConfig::seeding)
       .def_readwrite("img_height", &EnvConfig::img_height)
       .def_readwrite("img_width", &EnvConfig::img_width)
@@ -592,7 +646,9 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init<const std::vector<EnvConfig>&, const PoolConfig&, bool>(), py::arg("envs"),
            py::arg("pool"), py::arg("episode_info") = true)
       .def("reset", &PyVectorEnv::reset, py::arg("env_ids"), py::arg("seeds"), py::arg("timeout") = -1.0)
-      .def("send", &PyVectorEnv::send, py::arg("actions"), py::arg("paddle_strengths") = py::none())
+      .def("send", &PyVectorEnv::send, py::arg("actions"), py::arg("paddle_strengths") = py::none(),
+           py::arg("env_ids") = py::none())
+      .def("send_reset", &PyVectorEnv::send_reset, py::arg("env_ids"), py::arg("seeds"))
       .def("recv", &PyVectorEnv::recv, py::arg("timeout") = -1.0)
       .def("close", &PyVectorEnv::close)
       .def("render", &PyVectorEnv::render, py::arg("env_ids"))

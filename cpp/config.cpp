@@ -40,6 +40,7 @@ void EnvConfig::validate() const {
   require(!channels_last || stack_num <= kMaxStackForChannelsLast,
           "channels_last supports stack_num up to " + std::to_string(kMaxStackForChannelsLast) +
               got(stack_num));
+  require(raw || !stop_at_game_over, "stop_at_game_over needs raw semantics");
   if (raw) {
     const char* clash = maxpool            ? "maxpool"
                         : noop_max > 0     ? "noop_max > 0"
@@ -56,7 +57,8 @@ uint64_t EnvConfig::fingerprint() const {
   // Each field as a 64-bit value, in declaration order; adding a field means adding it here.
   const int64_t fields[] = {frameskip, stochastic_frameskip, frameskip_max, maxpool,
                             static_cast<int64_t>(obs_type), img_height, img_width, stack_num,
-                            channels_last, grayscale_newaxis, raw, static_cast<int64_t>(seeding),
+                            channels_last, grayscale_newaxis, raw, stop_at_game_over,
+                            static_cast<int64_t>(seeding),
                             noop_max, use_fire_reset, episodic_life, life_loss_info,
                             reward_clipping, max_num_frames_per_episode, full_action_space,
                             all_actions, mode, difficulty};
@@ -98,9 +100,6 @@ void PoolConfig::validate() const {
   require(thread_affinity_offset >= -1,
           "thread_affinity_offset must be -1 (no affinity) or a CPU offset" +
               got(thread_affinity_offset));
-  require(autoreset_mode != AutoresetMode::kDisabled || effective_batch_size() == num_envs,
-          "autoreset_mode DISABLED needs batch_size == num_envs: finished environments are "
-          "reset through reset(options={'reset_mask': ...}), which is synchronous");
 }
 
 }  // namespace atari_vec

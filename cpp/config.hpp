@@ -51,6 +51,9 @@ struct EnvConfig {
   // no fire reset, no life_loss_info and no reward clipping (validate() says so); with
   // episodic_life a lost life ends the episode (atari_vec.plangym's sensible mode).
   bool raw = false;
+  // With raw: a step stops repeating its action at game over, as OpenEnv's Atari server does
+  // (ale-py goes on asking, and ALE draws sticky-action numbers for frames it then skips).
+  bool stop_at_game_over = false;
   Seeding seeding = Seeding::kGymnasium;
   int noop_max = 30;
   bool use_fire_reset = true;

@@ -6,6 +6,10 @@
 //                        quiesce(), then one per recv());
 //   reset(ids, seeds)    queue resets (and, for a partial reset, reports of the other envs);
 //   send(actions, ...)   queue one step for each env of the last received batch;
+//   send(ids, actions, ..) queue one step for each env named (any envs whose last result
+//                        was received and that have no task queued since: "ready" envs);
+//   reset_envs(ids, ..)  queue resets of ready envs; their rows come back like steps'
+//                        (a session server resets one env while others step);
 //   wait_batch(timeout)  true once the next batch is complete; returns early on timeout so
 //                        the caller can check for Ctrl-C between waits;
 //   finish_batch()       consume it: returns its block index;
@@ -88,9 +92,20 @@ class BasicVectorEnv {
   void prepare_block(int block, const BatchBuffers& buffers) { ring_->prepare(block, buffers); }
   // env_ids: distinct, in range; seeds: -1 for none. count == num_envs for a full reset.
   void reset(const int32_t* env_ids, const int64_t* seeds, int count);
-  // batch_size action indices (already range-checked) and paddle strengths. In DISABLED
-  // mode it throws std::invalid_argument, queuing nothing, if an env's episode is over.
+  // batch_size action indices (already range-checked) and paddle strengths, for the envs of
+  // the last batch received. In DISABLED mode it throws std::invalid_argument, queuing
+  // nothing, if an env's episode is over.
   void send(const int32_t* actions, const float* strengths);
+  // One step for each of `count` ready envs (distinct, in range, last result received and
+  // nothing queued for them since; else std::invalid_argument and nothing is queued).
+  // recv() then returns the next batch_size results, from whichever envs finish first.
+  void send(const int32_t* env_ids, const int32_t* actions, const float* strengths, int count);
+  // A reset of each of `count` ready envs (seeds: -1 for none), queued like steps: each
+  // produces one row, received through wait_batch()/finish_batch(). A reset running ahead
+  // for one of them is waited for first (about a millisecond); an unseeded reset uses it.
+  void reset_envs(const int32_t* env_ids, const int64_t* seeds, int count);
+  // Whether env_id's last result was received and nothing was queued for it since.
+  bool ready(int env_id) const { return ready_[static_cast<std::size_t>(env_id)] != 0; }
   // Waits up to `timeout` for the next batch; true if it is complete. When the caller runs
   // tasks, it may return up to one task's duration after the timeout.
   bool wait_batch(std::chrono::milliseconds timeout);
@@ -143,6 +158,10 @@ class BasicVectorEnv {
   // `until`, then put the env back, or queue the task again to go on later.
   void run_plan(int env_id, std::chrono::steady_clock::time_point until);
   void require_idle(const int32_t* env_ids, int count, const char* what) const;
+  // Checks that env_ids are distinct ready envs; throws std::invalid_argument naming `what`.
+  void require_ready(const int32_t* env_ids, int count, const char* what);
+  // Queues `count` tasks for ready envs (ordering steps by lives with reset_ahead).
+  void push_tasks(Task* tasks, int count);
   // An idle env whose emulator shows its last result (no reset ran ahead of it).
   const Env& shown_env(int env_id) const;
   // A row's outcome and info fields (the observation is written by the caller).
@@ -160,6 +179,7 @@ class BasicVectorEnv {
   std::vector<int32_t> last_lives_;   // per env: lives in its last row received (caller thread)
   std::vector<char> reset_scratch_;
   std::vector<int32_t> last_ids_;
+  std::vector<char> ready_;  // per env: last result received, nothing queued since (caller thread)
   std::vector<std::thread> workers_;
   std::vector<int> worker_cpus_;
   int64_t enqueued_ = 0;
@@ -211,6 +231,7 @@ inline BasicVectorEnv<Env>::BasicVectorEnv(std::vector<std::unique_ptr<Env>> env
   reset_ahead_ = pool_.reset_ahead && pool_.autoreset_mode == AutoresetMode::kNextStep;
   ahead_.init(envs_.size(), stacked_bytes_, reset_ahead_);
   last_ids_.assign(static_cast<std::size_t>(batch_size_), 0);
+  ready_.assign(envs_.size(), 0);
 
   const std::vector<int> cpus = allowed_cpus();
   const int num_cpus = static_cast<int>(cpus.size());
@@ -290,6 +311,7 @@ inline bool BasicVectorEnv<Env>::quiesce(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   ring_->restart();
+  std::fill(ready_.begin(), ready_.end(), 0);
   enqueued_ = 0;
   received_ = 0;
   next_block_ = 0;
@@ -330,22 +352,57 @@ inline void BasicVectorEnv<Env>::reset(const int32_t* env_ids, const int64_t* se
 
 template <class Env>
 inline void BasicVectorEnv<Env>::send(const int32_t* actions, const float* strengths) {
+  send(last_ids_.data(), actions, strengths, batch_size_);
+  awaiting_send_ = false;
+}
+
+template <class Env>
+inline void BasicVectorEnv<Env>::require_ready(const int32_t* env_ids, int count, const char* what) {
+  if (count < 1 || count > num_envs()) {
+    throw std::invalid_argument(std::string(what) + ": expected 1 to " + std::to_string(num_envs()) +
+                                " env ids, got " + std::to_string(count));
+  }
+  // reset_scratch_ marks the ids seen, to find duplicates without allocating.
+  std::vector<char>& seen = reset_scratch_;
+  std::fill(seen.begin(), seen.end(), 0);
+  for (int i = 0; i < count; ++i) {
+    const int32_t e = env_ids[i];
+    if (e < 0 || e >= num_envs()) {
+      throw std::invalid_argument(std::string(what) + ": env id " + std::to_string(e) +
+                                  " is out of range [0, " + std::to_string(num_envs()) + ")");
+    }
+    if (seen[static_cast<std::size_t>(e)]++) {
+      throw std::invalid_argument(std::string(what) + ": env id " + std::to_string(e) + " appears twice");
+    }
+    if (!ready_[static_cast<std::size_t>(e)]) {
+      throw std::invalid_argument(std::string(what) + ": environment " + std::to_string(e) +
+                                  " is not waiting for an action (its last result was not "
+                                  "received yet, or it was already sent one)");
+    }
+  }
+}
+
+template <class Env>
+inline void BasicVectorEnv<Env>::send(const int32_t* env_ids, const int32_t* actions, const float* strengths,
+                                      int count) {
+  require_ready(env_ids, count, "send");
   if (pool_.autoreset_mode == AutoresetMode::kDisabled) {
-    // Sync mode (validated), so after recv no task runs and env state is safe to read here.
+    // The envs are ready: no task runs on them, so their state is safe to read here.
     std::string ended;
-    for (int e = 0; e < num_envs(); ++e) {
-      if (envs_[static_cast<std::size_t>(e)]->episode_over()) {
-        ended += (ended.empty() ? "" : ", ") + std::to_string(e);
+    for (int i = 0; i < count; ++i) {
+      if (envs_[static_cast<std::size_t>(env_ids[i])]->episode_over()) {
+        ended += (ended.empty() ? "" : ", ") + std::to_string(env_ids[i]);
       }
     }
     if (!ended.empty()) {
       throw std::invalid_argument(
           "autoreset_mode is DISABLED and the episodes of environments [" + ended +
-          "] are over; reset them with reset(options={'reset_mask': mask}) before stepping");
+          "] are over; reset them (reset(options={'reset_mask': mask}) or send_reset()) before "
+          "stepping");
     }
   }
-  for (int i = 0; i < batch_size_; ++i) {
-    const int32_t e = last_ids_[static_cast<std::size_t>(i)];
+  for (int i = 0; i < count; ++i) {
+    const int32_t e = env_ids[i];
     // An env with a prepared reset may be in a worker's hands right now; its next step is
     // that reset, which ignores the action, so the action is not passed on.
     if (ahead_.idle(e)) {
@@ -353,7 +410,25 @@ inline void BasicVectorEnv<Env>::send(const int32_t* actions, const float* stren
     }
     task_scratch_[static_cast<std::size_t>(i)] = Task{e, TaskKind::kStep};
   }
-  const Task* tasks = task_scratch_.data();
+  push_tasks(task_scratch_.data(), count);
+}
+
+template <class Env>
+inline void BasicVectorEnv<Env>::reset_envs(const int32_t* env_ids, const int64_t* seeds, int count) {
+  require_ready(env_ids, count, "reset");
+  for (int i = 0; i < count; ++i) {
+    // As after quiesce(): the env is then none or ready in ahead_, and no worker holds it.
+    ahead_.settle_idle(env_ids[i]);
+    if (seeds[i] >= 0) ahead_.discard(env_ids[i]);
+    envs_[static_cast<std::size_t>(env_ids[i])]->set_seed(seeds[i]);
+    task_scratch_[static_cast<std::size_t>(i)] = Task{env_ids[i], TaskKind::kReset};
+  }
+  push_tasks(task_scratch_.data(), count);
+}
+
+template <class Env>
+inline void BasicVectorEnv<Env>::push_tasks(Task* tasks, int count) {
+  const Task* queued = tasks;
   if (reset_ahead_) {
     // Envs on their last life go first (lives <= 1 covers both ways games count: 1 or 0
     // lives left on the last one). Episodes mostly end on such a step, and the reset
@@ -363,16 +438,16 @@ inline void BasicVectorEnv<Env>::send(const int32_t* actions, const float* stren
     // mode, which envs make up a batch depends on timing anyway).
     std::size_t n = 0;
     for (int pass = 0; pass < 2; ++pass) {
-      for (int i = 0; i < batch_size_; ++i) {
-        const Task& t = task_scratch_[static_cast<std::size_t>(i)];
+      for (int i = 0; i < count; ++i) {
+        const Task& t = tasks[i];
         if ((last_lives_[static_cast<std::size_t>(t.env_id)] <= 1) == (pass == 0)) order_scratch_[n++] = t;
       }
     }
-    tasks = order_scratch_.data();
+    queued = order_scratch_.data();
   }
-  queue_->push_bulk(tasks, static_cast<std::size_t>(batch_size_));
-  enqueued_ += batch_size_;
-  awaiting_send_ = false;
+  for (int i = 0; i < count; ++i) ready_[static_cast<std::size_t>(tasks[i].env_id)] = 0;
+  queue_->push_bulk(queued, static_cast<std::size_t>(count));
+  enqueued_ += count;
 }
 
 template <class Env>
@@ -409,7 +484,10 @@ inline int BasicVectorEnv<Env>::finish_batch() {
   // the lives that send() orders the next tasks by).
   const BatchBuffers& out = ring_->buffers(block);
   std::memcpy(last_ids_.data(), out.env_id, sizeof(int32_t) * batch_size_);
-  for (int i = 0; i < batch_size_; ++i) last_lives_[static_cast<std::size_t>(out.env_id[i])] = out.lives[i];
+  for (int i = 0; i < batch_size_; ++i) {
+    last_lives_[static_cast<std::size_t>(out.env_id[i])] = out.lives[i];
+    ready_[static_cast<std::size_t>(out.env_id[i])] = 1;
+  }
   return block;
 }
 
@@ -425,12 +503,8 @@ inline void BasicVectorEnv<Env>::rethrow_worker_error() {
 
 template <class Env>
 inline bool BasicVectorEnv<Env>::is_idle(int env_id) const {
-  if (enqueued_ == received_) return true;  // nothing queued, running or unreceived
-  if (!awaiting_send_) return false;
-  for (int32_t e : last_ids_) {
-    if (e == env_id) return true;  // received, and no action sent to it since
-  }
-  return false;
+  // Nothing queued, running or unreceived; or this env's result received, nothing sent since.
+  return enqueued_ == received_ || ready_[static_cast<std::size_t>(env_id)];
 }
 
 template <class Env>
@@ -613,7 +687,8 @@ inline void BasicVectorEnv<Env>::run_task(const Task& task) {
         }
         return;
       case TaskKind::kReset:
-        // After quiesce() the env is none or ready; reset() discarded ready ones with a seed.
+        // After quiesce() or reset_envs()'s settle the env is none or ready; both discarded
+        // ready ones with a seed.
         if (!ahead_.take_ready(task.env_id)) env.reset();
         break;
       case TaskKind::kReport:

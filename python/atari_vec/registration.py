@@ -151,6 +151,7 @@ def make_raw_vec(
     mode: int | None = None,
     difficulty: int | None = None,
     render_mode: str | None = None,
+    stop_at_game_over: bool = False,
     **vector_kwargs: Any,
 ) -> AtariVectorEnv:
     """The vector entry point of the ``AtariVecRaw/*`` ids: ``num_envs`` envs that step as
@@ -161,7 +162,8 @@ def make_raw_vec(
     (``batch_size``, ``num_threads``, ``thread_affinity_offset``, ``autoreset_mode``,
     ``seeding``). Observations are the full screens ``(num_envs, 210, 160[, 3])`` or the RAM
     ``(num_envs, 128)``; ``reset(seed=s)`` seeds env i as ``SyncVectorEnv`` does, with
-    ``s + i``, and from there every draw matches ale-py's.
+    ``s + i``, and from there every draw matches ale-py's. ``stop_at_game_over`` (not an
+    ale-py argument) ends a step's frames at game over, as OpenEnv's Atari server does.
     """
     unknown = sorted(set(vector_kwargs) - (_VECTOR_ONLY | {"seeding"}))
     if unknown:
@@ -175,6 +177,7 @@ def make_raw_vec(
         game,
         num_envs,
         raw=True,
+        stop_at_game_over=stop_at_game_over,
         obs_type=obs_type,
         frameskip=frameskip,
         repeat_action_probability=repeat_action_probability,

@@ -217,6 +217,8 @@ class AtariVectorEnv(VectorEnv):
         raw: each env steps and resets exactly as ``gym.make(<ale-py id>)`` (the
             ``AtariVecRaw/*`` ids set it): every frame of a step emulated, no no-ops, fire,
             max-pool, clipping or life-loss rules (they must be off).
+        stop_at_game_over: with ``raw``, a step stops repeating its action at game over, as
+            OpenEnv's Atari server does (ale-py goes on; only sticky-action draws differ).
 
     The other arguments are those of ``ale_py.vector_env.AtariVectorEnv``.
 
@@ -273,6 +275,7 @@ class AtariVectorEnv(VectorEnv):
         grayscale_newaxis: bool = _ENV.grayscale_newaxis,
         seeding: str = _SEEDING_NAME[_ENV.seeding],
         raw: bool = _ENV.raw,
+        stop_at_game_over: bool = _ENV.stop_at_game_over,
         episode_statistics: bool = True,
     ):
         self._core: Any = None
@@ -317,6 +320,7 @@ class AtariVectorEnv(VectorEnv):
         cfg.channels_last = bool(channels_last)
         cfg.grayscale_newaxis = bool(grayscale_newaxis)
         cfg.raw = bool(raw)
+        cfg.stop_at_game_over = bool(stop_at_game_over)
         cfg.img_height = _int("img_height", img_height)
         cfg.img_width = _int("img_width", img_width)
         cfg.stack_num = _int("stack_num", stack_num)
@@ -382,13 +386,14 @@ class AtariVectorEnv(VectorEnv):
             self._continuous_to_index = np.array(
                 [index_of[a] for a in _CONTINUOUS_TO_ALE.ravel()], dtype=np.int32
             )
-            n = self.batch_size
-            self._cont = SimpleNamespace(
+            n = self.num_envs
+            self._cont_all = SimpleNamespace(
                 a=np.empty((n, 3), np.float32), ok=np.empty((n, 3), bool),
                 ok_high=np.empty((n, 3), bool), xy=np.empty(n, np.float32),
                 flag=np.empty(n, bool), term=np.empty(n, np.intp), index=np.empty(n, np.intp),
                 ids=np.empty(n, np.int32), strength=np.empty(n, np.float32),
             )
+            self._cont = self._cont_rows(self.batch_size)
         else:
             self.single_action_space = Discrete(len(self.action_set))
         self.observation_space = batch_space(self.single_observation_space, self.batch_size)
@@ -478,18 +483,42 @@ class AtariVectorEnv(VectorEnv):
         self.send(actions)
         return self.recv()
 
-    def send(self, actions: Any) -> None:
-        """Queue one action per environment of the last batch received; returns at once."""
+    def send(self, actions: Any, env_ids: Any = None) -> None:
+        """Queue actions; returns at once.
+
+        Without ``env_ids``: one action per environment of the last batch received. With
+        ``env_ids`` (EnvPool's per-env stepping): one action per environment named, which may
+        be any environments whose last result was received and that were sent nothing since;
+        ``recv()`` then returns the next ``batch_size`` results, whichever finish first, with
+        their ids in ``info["env_id"]``.
+        """
+        ids = None if env_ids is None else self._env_ids(env_ids)
         self._enter("send")
         try:
             if self.continuous:
-                ids, strengths = self._map_continuous(actions)
-                self._core.send(ids, strengths)
+                a, strengths = self._map_continuous(actions, None if ids is None else len(ids))
+                self._core.send(a, strengths, ids)
             else:
                 a = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
                 if a.dtype.kind not in "iu":
                     raise TypeError(f"actions must be integers, got dtype {a.dtype}")
-                self._core.send(a)
+                self._core.send(a, None, ids)
+        finally:
+            self._lock.release()
+
+    def send_reset(self, env_ids: Any, *, seed: int | Sequence[int | None] | None = None) -> None:
+        """Queue resets of ``env_ids`` (ready environments, as for ``send(actions, env_ids)``).
+
+        Each reset's first observation arrives through ``recv()`` like a step's result (reward
+        0, not terminated), so one environment can start a new episode while others step.
+        ``seed`` follows ``reset()``: an int seeds ``env_ids[i]`` with ``seed + env_ids[i]``, a
+        sequence gives one seed (or None) per id.
+        """
+        ids = self._env_ids(env_ids)
+        seeds = self._seeds(seed, ids)
+        self._enter("send_reset")
+        try:
+            self._core.send_reset(ids, seeds)
         finally:
             self._lock.release()
 
@@ -512,17 +541,19 @@ class AtariVectorEnv(VectorEnv):
             self._human.show(self._core.render(self._all_ids))
         return result
 
-    def _map_continuous(self, actions: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _map_continuous(self, actions: Any, rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """ALE action indices and paddle strengths for (radius, theta, fire) rows, as ale-py's
         AtariEnv maps them. It stays in NumPy on purpose: the thresholds must see the float32
         cos/sin NumPy computes (its own SIMD kernels, not libm's), or a rare action near a
-        threshold would differ from ale-py's. It writes into buffers made at construction."""
+        threshold would differ from ale-py's. It writes into buffers made at construction
+        (``rows`` of them: a per-env send may name fewer or more envs than a batch)."""
         a = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
         if a.dtype.kind != "f":
             raise TypeError(f"continuous actions must be floats, got dtype {a.dtype}")
-        if a.shape != (self.batch_size, 3):
-            raise ValueError(f"expected actions of shape ({self.batch_size}, 3), got {a.shape}")
-        c = self._cont
+        n = self.batch_size if rows is None else rows
+        if a.shape != (n, 3):
+            raise ValueError(f"expected actions of shape ({n}, 3), got {a.shape}")
+        c = self._cont if n == self.batch_size else self._cont_rows(n)
         np.copyto(c.a, a, casting="same_kind")  # float64 rounds to float32 as astype does
         low, high = self.single_action_space.low, self.single_action_space.high
         np.greater_equal(c.a, low, out=c.ok)
@@ -549,6 +580,10 @@ class AtariVectorEnv(VectorEnv):
         np.take(self._continuous_to_index, c.index, out=c.ids)
         np.copyto(c.strength, radius)
         return c.ids, c.strength
+
+    def _cont_rows(self, n: int) -> SimpleNamespace:
+        """Views of the first n rows of the continuous-action buffers (made num_envs long)."""
+        return SimpleNamespace(**{k: v[:n] for k, v in vars(self._cont_all).items()})
 
     def render(
         self, env_ids: Sequence[int] | np.ndarray | None = None
