@@ -84,11 +84,20 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--frameskip", type=int, default=4, help="emulator frames per step")
     demo.add_argument("--seconds", type=float, default=3.0, help="how long to run")
     demo.set_defaults(run=_demo)
+
+    # Its flags are the server's own (python -m atari_vec serve --help lists them).
+    sub.add_parser("serve", add_help=False,
+                   help="serve a game over OpenEnv's HTTP/WebSocket protocol (extra: [server])")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        from .server import main as serve
+
+        return serve(argv[1:], prog="python -m atari_vec serve")
     args = _parser().parse_args(argv)
     try:
         args.run(args)

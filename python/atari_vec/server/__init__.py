@@ -1,0 +1,36 @@
+"""An OpenEnv-compatible Atari server on the native pool (``pip install "atari_vec[server]"``).
+
+``python -m atari_vec serve`` (or ``atari-vec-serve``) serves one game to many sessions: each
+WebSocket connection on ``/ws`` gets its own env in one pool, and the steps of concurrent
+sessions run in parallel on the pool's worker threads. See ``docs/server.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .config import ServerConfig, parse_args
+
+__all__ = ["ServerConfig", "create_app", "main", "parse_args"]
+
+
+def create_app(config: ServerConfig | None = None):
+    """The ASGI app for `config` (default: from the environment variables)."""
+    from .app import create_app as _create_app
+
+    return _create_app(config)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "atari-vec-serve") -> int:
+    """Parse the flags and environment, then serve until interrupted."""
+    config = parse_args(argv, prog=prog)
+    import uvicorn
+
+    app = create_app(config)
+    print(f"atari_vec serving {config.game} ({config.obs_type}) to up to "
+          f"{config.max_concurrent_envs} sessions on http://{config.host}:{config.port} "
+          f"(WebSocket /ws, web page /web{', token required' if config.api_key else ''})",
+          flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, ws_max_size=config.max_message_bytes,
+                log_level="warning", lifespan="on")
+    return 0

@@ -1,0 +1,305 @@
+"""Sessions on one native pool: a slot (pool env) per session, and one dispatcher thread that
+batches every session's requests into per-env pool calls.
+
+Requests from the event loop (any number of sessions) go into one queue. The dispatcher
+thread takes all that are waiting, sends their steps in one ``send(actions, env_ids)`` and
+their resets in one ``send_reset(env_ids, seed)``, then receives results one at a time as the
+workers finish them (``batch_size=1``), handing each back to its session's future. Between two
+results it picks up new requests, so sessions that step at different moments share the
+workers without waiting for each other; no Python thread exists per session.
+
+Slots: a slot given back is reset (unseeded) before it is handed out again, so a new session
+never sees the previous one's game. The pool has one slot more than the session limit: the
+stateless HTTP routes use that one, one call at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import queue
+import threading
+import uuid
+from typing import Any
+
+import numpy as np
+
+from ..registration import make_raw_vec
+from .config import ServerConfig
+from .protocol import AtariState, ErrorCode, ObservationEncoder, ProtocolError
+
+
+@dataclasses.dataclass
+class Result:
+    """One env's result, copied out of the pool's batch arrays."""
+
+    screen: np.ndarray
+    reward: float
+    terminated: bool
+    truncated: bool
+    lives: int
+    episode_frame_number: int
+    frame_number: int
+
+
+@dataclasses.dataclass
+class _Request:
+    slot: int
+    kind: str  # "step" or "reset"
+    arg: int  # the action, or the seed (-1: none)
+    future: asyncio.Future | None  # None: a slot's own reset before it is reused
+    loop: asyncio.AbstractEventLoop | None
+
+
+_STOP = object()
+
+
+class NativeSessions:
+    """The pool, its slots and the dispatcher. Methods are for the event loop's thread,
+    except where said; the pool itself is used by the dispatcher thread only."""
+
+    def __init__(self, config: ServerConfig):
+        self.config = config
+        self.max_sessions = config.max_concurrent_envs
+        self.http_slot = self.max_sessions
+        self.env = make_raw_vec(
+            config.game,
+            self.max_sessions + 1,
+            obs_type=config.obs_type,
+            frameskip=config.frameskip,
+            repeat_action_probability=config.repeat_action_probability,
+            full_action_space=config.full_action_space,
+            mode=config.mode,
+            difficulty=config.difficulty,
+            stop_at_game_over=True,
+            batch_size=1,
+            num_threads=config.num_threads,
+            autoreset_mode="DISABLED",
+        )
+        meanings = [f"Action.{m}" for m in self.env.get_action_meanings()]
+        self.num_actions = len(meanings)
+        screen_shape = tuple(self.env.single_observation_space.shape)
+        self.encoder = ObservationEncoder(
+            screen_shape, self.num_actions, {"game_name": config.game, "action_meanings": meanings}
+        )
+        # Every slot starts reset; the results of that first reset are the slots' own.
+        self.env.reset()
+        for _ in range(self.env.num_envs - 1):
+            self.env.recv(timeout=120)
+        self._free = list(range(self.max_sessions - 1, -1, -1))
+        self._sessions: dict[str, Session] = {}
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._failed: Exception | None = None
+        self._thread = threading.Thread(target=self._dispatch, name="atari-vec-dispatch",
+                                        daemon=True)
+        self._thread.start()
+        # The stateless HTTP routes' session: never listed, one call at a time.
+        self.http_session = Session(self, self.http_slot)
+        self.http_lock = asyncio.Lock()
+
+    # -- sessions (event loop) --------------------------------------------------------------
+
+    @property
+    def active(self) -> int:
+        return len(self._sessions)
+
+    def open(self) -> Session | None:
+        """A new session on a free slot, or None at capacity."""
+        if not self._free:
+            return None
+        session = Session(self, self._free.pop())
+        self._sessions[session.id] = session
+        return session
+
+    def sessions(self) -> list[Session]:
+        return list(self._sessions.values())
+
+    def get(self, session_id: str) -> Session | None:
+        return self._sessions.get(session_id)
+
+    def release(self, session: Session) -> None:
+        """Ends a session: its slot is reset, then becomes free. Idempotent."""
+        if self._sessions.pop(session.id, None) is None:
+            return
+        if session.in_flight:
+            # Its request is still in the pool; the slot is recycled when that result lands.
+            session.release_after_result = True
+            return
+        self.recycle(session.slot)
+
+    def recycle(self, slot: int) -> None:
+        self._queue.put(_Request(slot, "reset", -1, None, None))
+
+    def submit(self, slot: int, kind: str, arg: int) -> asyncio.Future:
+        """Queue a step or reset of `slot`; the future gets its Result."""
+        if self._failed is not None:
+            raise ProtocolError(ErrorCode.EXECUTION_ERROR, f"the environment pool failed: {self._failed}")
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put(_Request(slot, kind, arg, future, loop))
+        return future
+
+    def close(self) -> None:
+        """Stops the dispatcher and the pool (any thread)."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout=30)
+        self.env.close()
+
+    # -- the dispatcher thread --------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        waiting: dict[int, _Request] = {}  # slot -> request in the pool
+        while True:
+            batch = []
+            try:
+                item = self._queue.get(block=not waiting)
+                while True:
+                    if item is _STOP:
+                        self._fail_all(waiting, RuntimeError("the server is shutting down"))
+                        return
+                    batch.append(item)
+                    item = self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            try:
+                self._send(batch, waiting)
+                if waiting:
+                    obs, rew, term, trunc, info = self.env.recv(timeout=60)
+                    slot = int(info["env_id"][0])
+                    request = waiting.pop(slot)
+                    result = Result(
+                        obs[0].copy(), float(rew[0]), bool(term[0]), bool(trunc[0]),
+                        int(info["lives"][0]), int(info["episode_frame_number"][0]),
+                        int(info["frame_number"][0]),
+                    )
+                    self._deliver(request, result)
+            except Exception as e:  # noqa: BLE001 - a pool error must reach every waiter
+                self._failed = e
+                self._fail_all(waiting, e)
+                return
+
+    def _send(self, batch: list[_Request], waiting: dict[int, _Request]) -> None:
+        """Queues the batch's steps and resets. A call the pool refuses queues nothing, so
+        only its own requests fail (the session layer checks first; this is a safety net)."""
+        for kind in ("step", "reset"):
+            group = [r for r in batch if r.kind == kind]
+            if not group:
+                continue
+            slots = np.array([r.slot for r in group], dtype=np.int32)
+            try:
+                if kind == "step":
+                    self.env.send(np.array([r.arg for r in group], dtype=np.int32), slots)
+                else:
+                    self.env.send_reset(slots, seed=[None if r.arg < 0 else r.arg for r in group])
+            except (ValueError, TypeError) as e:
+                self._fail_all({r.slot: r for r in group}, e)
+                continue
+            for r in group:
+                waiting[r.slot] = r
+
+    def _deliver(self, request: _Request, result: Any) -> None:
+        if request.future is None:  # a recycled slot is fresh again
+            request_slot = request.slot
+            self._call_soon(None, lambda: self._free.append(request_slot))
+            return
+        self._call_soon(request.loop, _settle, request.future, result)
+
+    def _fail_all(self, waiting: dict[int, _Request], error: Exception) -> None:
+        for request in waiting.values():
+            if request.future is not None:
+                self._call_soon(request.loop, _settle, request.future, error)
+        waiting.clear()
+
+    def _call_soon(self, loop: asyncio.AbstractEventLoop | None, fn: Any, *args: Any) -> None:
+        loop = loop or self._loop
+        try:
+            loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The event loop that owns the free list (the server's)."""
+        self._loop = loop
+
+
+def _settle(future: asyncio.Future, value: Any) -> None:
+    if future.done():  # cancelled: the client went away
+        return
+    if isinstance(value, Exception):
+        future.set_exception(value)
+    else:
+        future.set_result(value)
+
+
+class Session:
+    """One client's env: its slot, episode and last observation. Event loop thread only."""
+
+    def __init__(self, pool: NativeSessions, slot: int):
+        self.pool = pool
+        self.slot = slot
+        self.id = uuid.uuid4().hex
+        self.episode_id: str | None = None
+        self.step_count = 0
+        self.last: Result | None = None
+        self.in_flight = False
+        self.release_after_result = False
+
+    def state(self) -> AtariState:
+        c = self.pool.config
+        return AtariState(
+            episode_id=self.episode_id, step_count=self.step_count, game_name=c.game,
+            obs_type=c.obs_type, full_action_space=c.full_action_space, mode=c.mode,
+            difficulty=c.difficulty, repeat_action_probability=c.repeat_action_probability,
+            frameskip=c.frameskip,
+        )
+
+    async def reset(self, seed: int | None = None, episode_id: str | None = None) -> dict[str, Any]:
+        result = await self._run("reset", -1 if seed is None else seed)
+        self.episode_id = episode_id or str(uuid.uuid4())
+        self.step_count = 0
+        return self._payload(result, 0.0)
+
+    async def step(self, action_id: int) -> dict[str, Any]:
+        if not 0 <= action_id < self.pool.num_actions:
+            raise ProtocolError(
+                ErrorCode.EXECUTION_ERROR,
+                f"Invalid action_id: {action_id}. Valid range: [0, {self.pool.num_actions - 1}]",
+                client_fault=True,
+            )
+        if self.last is not None and self.last.terminated:
+            # As the reference: after game over the emulator does not move; the step is
+            # counted and reports the final screen, no reward, still done.
+            self.step_count += 1
+            return self._payload(self.last, 0.0)
+        result = await self._run("step", action_id)
+        self.step_count += 1
+        return self._payload(result, result.reward)
+
+    async def _run(self, kind: str, arg: int) -> Result:
+        if self.in_flight:
+            raise ProtocolError(ErrorCode.EXECUTION_ERROR, "a request of this session is running")
+        future = self.pool.submit(self.slot, kind, arg)
+        self.in_flight = True
+        future.add_done_callback(self._landed)
+        try:
+            # Shielded: if the client goes away meanwhile, the result still lands (and is
+            # dropped), and only then is the slot recycled (_landed).
+            result = await asyncio.shield(future)
+        except Exception as e:  # noqa: BLE001 - a pool error, reported to this session
+            raise ProtocolError(ErrorCode.EXECUTION_ERROR, str(e)) from e
+        self.last = result
+        return result
+
+    def _landed(self, future: asyncio.Future) -> None:
+        self.in_flight = False
+        if not future.cancelled():
+            future.exception()  # retrieved here, so an unawaited failure is not logged
+        if self.release_after_result:
+            self.release_after_result = False
+            self.pool.recycle(self.slot)
+
+    def _payload(self, result: Result, reward: float) -> dict[str, Any]:
+        return self.pool.encoder.payload(
+            result.screen, reward, result.terminated or result.truncated, result.lives,
+            result.episode_frame_number, result.frame_number,
+        )
