@@ -1,0 +1,75 @@
+"""Starting and stopping the server in tests: in this process (uvicorn on a thread) or as a
+subprocess, always on 127.0.0.1 and a free port, always stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import uvicorn
+
+from atari_vec.server import ServerConfig, create_app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(**config) -> Iterator[str]:
+    """A server in this process; yields its base URL ``http://127.0.0.1:<port>``."""
+    config.setdefault("port", free_port())
+    cfg = ServerConfig(host="127.0.0.1", **config)
+    app = create_app(cfg)
+    server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning",
+                                           lifespan="on", ws_max_size=cfg.max_message_bytes))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{cfg.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "the server did not stop"
+
+
+@contextlib.contextmanager
+def serve_process(args: list[str], env: dict[str, str] | None = None,
+                  port: int | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The server as a subprocess (``args`` after the interpreter); yields (URL, process)."""
+    port = port or free_port()
+    environ = {**os.environ, **(env or {}), "ATARI_VEC_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, *args], env=environ, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the server exited: {proc.stdout.read()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.1)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
