@@ -47,12 +47,16 @@ def serve(**config) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def serve_process(args: list[str], env: dict[str, str] | None = None,
+def serve_process(command: list[str], env: dict[str, str] | None = None,
                   port: int | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """The server as a subprocess (``args`` after the interpreter); yields (URL, process)."""
+    """The server as a subprocess running `command` (a leading "python" is this interpreter);
+    yields (URL, process). ATARI_VEC_PORT is set to a free port, ATARI_VEC_HOST to loopback."""
     port = port or free_port()
-    environ = {**os.environ, **(env or {}), "ATARI_VEC_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, *args], env=environ, stdout=subprocess.PIPE,
+    environ = {**os.environ, **(env or {}), "ATARI_VEC_PORT": str(port),
+               "ATARI_VEC_HOST": "127.0.0.1"}
+    if command[0] == "python":
+        command = [sys.executable, *command[1:]]
+    proc = subprocess.Popen(command, env=environ, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:

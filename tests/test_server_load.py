@@ -85,7 +85,7 @@ def slots_all_serve(url: str, n: int) -> None:
 def test_thousand_cycles_leak_nothing():
     n = 8
     env = {"ATARI_GAME": "breakout", "ATARI_OBS_TYPE": "rgb", "MAX_CONCURRENT_ENVS": str(n)}
-    with serve_process(["-m", "atari_vec", "serve"], env) as (url, proc):
+    with serve_process(["python", "-m", "atari_vec", "serve"], env) as (url, proc):
         rng = np.random.default_rng(0)
         for i in range(150):  # warm-up: allocator pools, uvicorn's and Python's caches
             cycle(url, i, rng)

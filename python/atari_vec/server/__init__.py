@@ -7,6 +7,7 @@ sessions run in parallel on the pool's worker threads. See ``docs/server.md``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from .config import ServerConfig, parse_args
@@ -26,7 +27,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "atari-vec-serve") -> in
     config = parse_args(argv, prog=prog)
     import uvicorn
 
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except (ValueError, TypeError) as e:  # e.g. an unknown game: say so, no traceback
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
     print(f"atari_vec serving {config.game} ({config.obs_type}) to up to "
           f"{config.max_concurrent_envs} sessions on http://{config.host}:{config.port} "
           f"(WebSocket /ws, web page /web{', token required' if config.api_key else ''})",
