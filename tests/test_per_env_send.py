@@ -99,7 +99,7 @@ def test_preprocessed_next_step_with_resets_ahead_matches_single_envs(closing):
     logs = _schedule_run(env, 3, 500, np.random.default_rng(2), reset_prob=0.02)
     assert sum(term for log in logs.values() for *_, term, _ in log) >= 3
     for e, log in logs.items():
-        one = lambda: atari_vec.AtariVectorEnv("breakout", 1, **kw)  # noqa: E731
+        one = lambda: atari_vec.AtariVectorEnv("breakout", 1, **kw)
         # A NEXT_STEP env's step after an episode end is its reset; the schedule resets such
         # envs with send_reset instead, which must give the same first observation.
         _replay(one, log, 3 + e)

@@ -14,8 +14,8 @@ import httpx
 import numpy as np
 import pytest
 import websockets
-from websockets.sync.client import connect
 from server_harness import serve
+from websockets.sync.client import connect
 
 ALL_ROUTES = [("GET", "/state"), ("POST", "/reset"), ("POST", "/step"), ("GET", "/metadata"),
               ("GET", "/schema"), ("GET", "/openapi.json"), ("POST", "/mcp"), ("GET", "/web"),

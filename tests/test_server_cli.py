@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from websockets.sync.client import connect
 from server_harness import serve_process
+from websockets.sync.client import connect
 
 from atari_vec.server import ServerConfig, parse_args
 
@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def dockerfile() -> tuple[list[str], dict[str, str]]:
     """The Dockerfile's CMD and its ENV settings."""
     text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
-    cmd = json.loads(re.search(r"^CMD (\[.*\])$", text, re.M).group(1))
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", text, re.MULTILINE).group(1))
     env = {}
-    for line in re.findall(r"^ENV (.*)$", text, re.M):
+    for line in re.findall(r"^ENV (.*)$", text, re.MULTILINE):
         env.update(dict(re.findall(r"(\w+)=(\S+)", line)))
     return cmd, env
 

@@ -11,9 +11,8 @@ import socket
 import time
 
 import numpy as np
-from websockets.sync.client import connect
 from server_harness import serve_process
-
+from websockets.sync.client import connect
 
 # Replies are checked by their start: parsing 100,800-int screens would dominate the run.
 OBSERVATION = '{"type":"observation"'

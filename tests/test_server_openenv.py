@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +88,16 @@ def test_generic_env_client_with_token(openenv_python):
         refused = subprocess.run([openenv_python, "-c", CLIENT, url, "wrong"], capture_output=True,
                                  text=True, timeout=120)
         assert refused.returncode != 0
+
+
+def test_readme_client_snippet(openenv_python):
+    """The README's GenericEnvClient block, run as written against a server on this port."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = next(b for b in re.findall(r"^```py\n(.*?)^```", readme, flags=re.DOTALL | re.MULTILINE)
+                 if "GenericEnvClient" in b)
+    with serve(game="breakout", obs_type="ram", max_concurrent_envs=1) as url:
+        out = subprocess.run([openenv_python, "-c", block.replace("http://localhost:8000", url)],
+                             capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    reward, done, lives = out.stdout.split()
+    assert (float(reward), done, int(lives)) == (0.0, "False", 5)

@@ -132,7 +132,7 @@ class PlanningResult:
     and ``info`` with int32 arrays ``lives``, ``frame_number``, ``episode_frame_number`` and
     ``steps_taken``. Unpacks as ``states, obs, rewards, terminated, truncated, info``."""
 
-    __slots__ = ("states", "observations", "rewards", "terminated", "truncated", "info")
+    __slots__ = ("info", "observations", "rewards", "states", "terminated", "truncated")
 
     def __init__(self, states, observations, rewards, terminated, truncated, info):
         self.states = states

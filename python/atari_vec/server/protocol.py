@@ -10,7 +10,7 @@ with orjson, which writes a NumPy screen as a JSON list without a Python int per
 from __future__ import annotations
 
 import enum
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import numpy as np
 import orjson
@@ -63,7 +63,7 @@ class AtariObservation(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     done: bool = False
-    reward: Optional[float] = None
+    reward: float | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     screen: list[int]
     screen_shape: list[int]
@@ -77,13 +77,13 @@ class AtariState(BaseModel):
     """A session's state: its episode and the server's game settings."""
 
     model_config = ConfigDict(extra="allow")
-    episode_id: Optional[str] = None
+    episode_id: str | None = None
     step_count: int = Field(default=0, ge=0)
     game_name: str = "pong"
     obs_type: str = "rgb"
     full_action_space: bool = False
-    mode: Optional[int] = None
-    difficulty: Optional[int] = None
+    mode: int | None = None
+    difficulty: int | None = None
     repeat_action_probability: float = 0.0
     frameskip: int = 4
 
@@ -93,8 +93,8 @@ class ResetRequest(BaseModel):
     ignores what the environment's reset() does not take."""
 
     model_config = ConfigDict(extra="ignore")
-    seed: Optional[int] = Field(default=None, ge=0, le=SEED_MAX)
-    episode_id: Optional[str] = Field(default=None, max_length=255)
+    seed: int | None = Field(default=None, ge=0, le=SEED_MAX)
+    episode_id: str | None = Field(default=None, max_length=255)
 
 
 class StepRequest(BaseModel):
@@ -102,8 +102,8 @@ class StepRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     action: dict[str, Any]
-    timeout_s: Optional[float] = Field(default=None, gt=0)
-    request_id: Optional[str] = Field(default=None, max_length=255)
+    timeout_s: float | None = Field(default=None, gt=0)
+    request_id: str | None = Field(default=None, max_length=255)
 
 
 class WSReset(BaseModel):

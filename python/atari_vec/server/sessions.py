@@ -285,7 +285,7 @@ class Session:
             # Shielded: if the client goes away meanwhile, the result still lands (and is
             # dropped), and only then is the slot recycled (_landed).
             result = await asyncio.shield(future)
-        except Exception as e:  # noqa: BLE001 - a pool error, reported to this session
+        except Exception as e:
             raise ProtocolError(ErrorCode.EXECUTION_ERROR, str(e)) from e
         self.last = result
         return result
