@@ -296,6 +296,76 @@ class Harness {
     CHECK(!pool_->awaiting_send());
   }
 
+  // Per-env calls (send(ids, ...), reset_envs): a random subset of the envs with no task out
+  // is stepped or reset (ended episodes in DISABLED mode are always reset), then batches are
+  // received while enough results are out. False if no env was free.
+  bool send_some() {
+    const int32_t busy = first_busy();  // before this call marks its own envs
+    std::vector<int32_t> step_ids, reset_ids;
+    std::vector<int32_t> actions;
+    std::vector<float> strengths;
+    std::vector<int64_t> seeds;
+    for (int e = 0; e < cfg_.num_envs; ++e) {
+      ModelEnv& m = models_[static_cast<std::size_t>(e)];
+      if (m.pending || rng_() % 2 == 0) continue;
+      const bool must_reset = cfg_.mode == AutoresetMode::kDisabled && m.over();
+      if (must_reset || rng_() % 8 == 0) {
+        reset_ids.push_back(e);
+        seeds.push_back(rng_() % 2 == 0 ? -1 : static_cast<int64_t>(rng_() % 100000));
+        m.kind = TaskKind::kReset;
+        m.seed_sent = seeds.back();
+      } else {
+        step_ids.push_back(e);
+        actions.push_back(static_cast<int32_t>(rng_() % 17));
+        strengths.push_back(0.25f * static_cast<float>(rng_() % 5));
+        m.kind = TaskKind::kStep;
+        m.action = actions.back();
+        m.strength_sent = strengths.back();
+      }
+      m.pending = true;
+    }
+    if (step_ids.empty() && reset_ids.empty()) return false;
+    // Refused calls queue nothing: a busy env, a duplicate, an id out of range.
+    const int64_t before = pool_->outstanding();
+    if (busy >= 0) {
+      const int32_t a = 0;
+      CHECK_THROWS(std::invalid_argument, pool_->send(&busy, &a, nullptr, 1));
+    }
+    const int32_t twice[2] = {step_ids.empty() ? reset_ids[0] : step_ids[0],
+                              step_ids.empty() ? reset_ids[0] : step_ids[0]};
+    const int32_t two_actions[2] = {0, 0};
+    const int64_t two_seeds[2] = {-1, -1};
+    CHECK_THROWS(std::invalid_argument, pool_->send(twice, two_actions, nullptr, 2));
+    CHECK_THROWS(std::invalid_argument, pool_->reset_envs(twice, two_seeds, 2));
+    const int32_t outside = cfg_.num_envs;
+    CHECK_THROWS(std::invalid_argument, pool_->reset_envs(&outside, two_seeds, 1));
+    CHECK(pool_->outstanding() == before);
+    if (!step_ids.empty()) {
+      pool_->send(step_ids.data(), actions.data(), strengths.data(), static_cast<int>(step_ids.size()));
+    }
+    if (!reset_ids.empty()) {
+      pool_->reset_envs(reset_ids.data(), seeds.data(), static_cast<int>(reset_ids.size()));
+    }
+    while (pool_->outstanding() >= cfg_.batch_size) receive();
+    return true;
+  }
+
+  // No env of the last batch received has a task out (a full send() is allowed).
+  bool last_batch_free() const {
+    for (int32_t e : last_ids_) {
+      if (models_[static_cast<std::size_t>(e)].pending) return false;
+    }
+    return true;
+  }
+
+  // An env with a task out, or -1.
+  int32_t first_busy() const {
+    for (int e = 0; e < cfg_.num_envs; ++e) {
+      if (models_[static_cast<std::size_t>(e)].pending) return e;
+    }
+    return -1;
+  }
+
   // Receives the next batch and checks every row. Rethrows a worker's error like the
   // binding does, after refilling the block (so the pool stays usable).
   void receive() {
@@ -446,9 +516,26 @@ void run(const RunConfig& cfg, long iterations, unsigned seed) {
   const bool sync = cfg.batch_size == cfg.num_envs;
   h.reset({});
   for (long i = 0; i < iterations; ++i) {
+    const unsigned r = rng() % 1000;
+    if (r >= 900 && h.send_some()) continue;  // per-env steps and resets
+    if (h.pool().awaiting_send() && !h.last_batch_free()) {
+      // Part of the last batch went out per env: a full send() is refused, queuing nothing.
+      const int64_t before = h.pool().outstanding();
+      std::vector<int32_t> actions(static_cast<std::size_t>(cfg.batch_size), 0);
+      CHECK_THROWS(std::invalid_argument, h.pool().send(actions.data(), nullptr));
+      CHECK(h.pool().outstanding() == before);
+    }
+    if (!h.pool().awaiting_send() || !h.last_batch_free()) {
+      if (h.pool().outstanding() >= cfg.batch_size) {
+        h.receive();
+      } else {
+        h.reset({});
+      }
+      continue;
+    }
     if (cfg.mode == AutoresetMode::kDisabled) {
       std::vector<int32_t> ended;
-      for (int e = 0; e < cfg.num_envs; ++e) {
+      for (int32_t e : h.last_ids()) {
         if (h.models()[static_cast<std::size_t>(e)].over()) ended.push_back(e);
       }
       if (!ended.empty()) {
@@ -458,11 +545,15 @@ void run(const RunConfig& cfg, long iterations, unsigned seed) {
         CHECK_THROWS(std::invalid_argument, h.pool().send(actions.data(), nullptr));
         CHECK(h.pool().outstanding() == before);
         CHECK(h.pool().awaiting_send());
-        h.reset(ended);
+        if (sync) {
+          h.reset(ended);
+        } else {
+          // Per env: the ended ones are reset (when picked), the others may step.
+          if (!h.send_some() && h.pool().outstanding() >= cfg.batch_size) h.receive();
+        }
         continue;
       }
     }
-    const unsigned r = rng() % 1000;
     if (r < 4) {
       h.send();  // a full reset with a batch in flight: its results are dropped
       h.reset({});
@@ -660,7 +751,6 @@ int main() {
   t::stage() = "main runs";
   for (AutoresetMode mode : {AutoresetMode::kNextStep, AutoresetMode::kSameStep, AutoresetMode::kDisabled}) {
     for (const Shape& s : shapes) {
-      if (mode == AutoresetMode::kDisabled && s.batch != s.envs) continue;  // sync only
       RunConfig cfg{s.envs, s.batch, s.threads, mode, s.affinity};
       run(cfg, iterations, static_cast<unsigned>(s.envs * 1000 + s.batch * 10 + s.threads + runs));
       ++runs;
