@@ -122,9 +122,14 @@ def test_disabled(closing):
     np.testing.assert_array_equal(info["episode_frame_number"], [4, 4, 4])
 
 
-def test_disabled_needs_sync():
-    with pytest.raises(ValueError, match="DISABLED"):
-        atari_vec.AtariVectorEnv("breakout", 4, batch_size=2, autoreset_mode="Disabled")
+def test_disabled_async_resets_per_env_not_by_mask(closing):
+    """DISABLED works with async batches: ended envs are reset per env (send_reset; see
+    test_per_env_send.py), while reset_mask stays a synchronous-mode call."""
+    env = atari_vec.AtariVectorEnv("breakout", 4, batch_size=2, autoreset_mode="Disabled")
+    closing(env)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="batch_size == num_envs"):
+        env.reset(options={"reset_mask": np.array([True, False, False, False])})
 
 
 def test_noop_count_distribution(closing):
