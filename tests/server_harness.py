@@ -30,7 +30,8 @@ def serve(**config) -> Iterator[str]:
     cfg = ServerConfig(host="127.0.0.1", **config)
     app = create_app(cfg)
     server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning",
-                                           lifespan="on", ws_max_size=cfg.max_message_bytes))
+                                           lifespan="on", ws_max_size=cfg.max_message_bytes,
+                                           ws_per_message_deflate=cfg.ws_compression))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -37,5 +37,5 @@ def main(argv: Sequence[str] | None = None, prog: str = "atari-vec-serve") -> in
           f"(WebSocket /ws, web page /web{', token required' if config.api_key else ''})",
           flush=True)
     uvicorn.run(app, host=config.host, port=config.port, ws_max_size=config.max_message_bytes,
-                log_level="warning", lifespan="on")
+                ws_per_message_deflate=config.ws_compression, log_level="warning", lifespan="on")
     return 0

@@ -53,6 +53,7 @@ class ServerConfig:
     max_message_bytes: int = 64 * 1024
     idle_timeout_s: float = 300.0
     num_threads: int = 0
+    ws_compression: bool = False
 
     def validate(self) -> None:
         """Raise ValueError for a setting the server cannot run with."""
@@ -112,6 +113,9 @@ KNOBS = (
     Knob("idle_timeout_s", "ATARI_VEC_IDLE_TIMEOUT", float,
          "seconds a session may stay silent before it is closed and its env freed"),
     Knob("num_threads", "ATARI_VEC_THREADS", int, "emulator worker threads (0: one per CPU)"),
+    Knob("ws_compression", "ATARI_VEC_WS_COMPRESSION", _true,
+         "accept permessage-deflate on /ws: true/false (off: deflating a 345 kB RGB reply costs "
+         "more than the step; turn it on for slow links)"),
 )
 
 
