@@ -382,6 +382,8 @@ class PyVectorEnv {
     core_->reset_envs(ids_.data(), seeds_.data(), n);
   }
 
+  bool poll() const { return core_ && !core_->closed() && core_->batch_ready(); }
+
   py::tuple recv(double timeout_s) {
     check_open();
     if (!core_->started()) throw std::runtime_error("recv() called before reset()");
@@ -650,6 +652,7 @@ PYBIND11_MODULE(_core, m) {
            py::arg("env_ids") = py::none())
       .def("send_reset", &PyVectorEnv::send_reset, py::arg("env_ids"), py::arg("seeds"))
       .def("recv", &PyVectorEnv::recv, py::arg("timeout") = -1.0)
+      .def("poll", &PyVectorEnv::poll)
       .def("close", &PyVectorEnv::close)
       .def("render", &PyVectorEnv::render, py::arg("env_ids"))
       .def("ram", &PyVectorEnv::ram, py::arg("env_ids"))

@@ -110,6 +110,10 @@ class BasicVectorEnv {
   // tasks, it may return up to one task's duration after the timeout.
   bool wait_batch(std::chrono::milliseconds timeout);
   int finish_batch();
+  // True if the next batch is complete (wait_batch() would return at once); never blocks.
+  bool batch_ready() const {
+    return outstanding() >= batch_size_ && ring_->is_complete(static_cast<int>(next_block_ % num_blocks()));
+  }
   void rethrow_worker_error();
   // The block a caller may refill after finish_batch() returned `block`: the one it
   // received two batches ago, which no worker can reach yet.

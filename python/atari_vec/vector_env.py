@@ -532,6 +532,11 @@ class AtariVectorEnv(VectorEnv):
         finally:
             self._lock.release()
 
+    def poll(self) -> bool:
+        """True if ``recv()`` would return at once: the next batch's results are all in.
+        Never blocks (for event loops that receive only what is ready)."""
+        return not self.closed and self._core.poll()
+
     def _deliver(self, result: tuple) -> tuple:
         """Per-batch additions to a result: the game of each row, the human window."""
         if len(self.games) > 1:
@@ -752,6 +757,8 @@ class AtariVectorEnv(VectorEnv):
         ids = np.asarray(env_ids)
         if ids.ndim == 0:
             ids = ids[None]
+        if ids.dtype == np.int32 and ids.ndim == 1:
+            return ids  # nothing to narrow: the engine checks the range
         if ids.dtype.kind not in "iu" or ids.ndim != 1:
             raise TypeError("env_ids must be an int or a 1-D sequence of ints")
         # Only what int32 can carry is checked here; the range [0, num_envs) is the engine's

@@ -306,6 +306,9 @@ async def _handle(session: Session, text: str) -> str | None:
     except orjson.JSONDecodeError as e:
         raise ProtocolError(ErrorCode.INVALID_JSON, f"Invalid JSON: {e}") from None
     kind = message.get("type") if isinstance(message, dict) else None
+    action_id = _plain_step(message) if kind == "step" else None
+    if action_id is not None:  # the common case, already known valid: no model to build
+        return ws_message("observation", await session.step(action_id))
     model = WS_MESSAGES.get(kind) if isinstance(kind, str) else None
     if model is None:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE,
@@ -322,3 +325,23 @@ async def _handle(session: Session, text: str) -> str | None:
     if kind == "mcp":
         return ws_message("mcp", mcp_error(request.data))
     return None  # close
+
+
+_STEP_KEYS = frozenset({"type", "data"})
+_ACTION_KEYS = frozenset(AtariAction.model_fields)
+
+
+def _plain_step(message: dict) -> int | None:
+    """The action_id of a step message that AtariAction would accept as it is (an int id,
+    nothing else but known fields of the right types), else None: the models then decide."""
+    data = message.get("data")
+    if message.keys() != _STEP_KEYS or type(data) is not dict:
+        return None
+    action_id = data.get("action_id")
+    if type(action_id) is not int or not data.keys() <= _ACTION_KEYS or len(data) > 1 and not (
+            isinstance(data.get("game_name", ""), str)
+            and data.get("obs_type", "rgb") in ("rgb", "grayscale", "ram")
+            and type(data.get("full_action_space", False)) is bool
+            and type(data.get("metadata", {})) is dict):
+        return None
+    return action_id

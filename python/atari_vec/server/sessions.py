@@ -1,12 +1,15 @@
-"""Sessions on one native pool: a slot (pool env) per session, and one dispatcher thread that
-batches every session's requests into per-env pool calls.
+"""Sessions on one native pool: a slot (pool env) per session, and a pump on the event loop
+that batches every session's requests into per-env pool calls.
 
-Requests from the event loop (any number of sessions) go into one queue. The dispatcher
-thread takes all that are waiting, sends their steps in one ``send(actions, env_ids)`` and
-their resets in one ``send_reset(env_ids, seed)``, then receives results one at a time as the
-workers finish them (``batch_size=1``), handing each back to its session's future. Between two
-results it picks up new requests, so sessions that step at different moments share the
-workers without waiting for each other; no Python thread exists per session.
+Requests (any number of sessions) are collected in a list. The pump, a callback on the event
+loop, sends all that are waiting, steps in one ``send(actions, env_ids)`` and resets in one
+``send_reset(env_ids, seed)``, then receives one result (``batch_size=1``) and hands it to its
+session's future, and schedules itself again while results are out. Between two pumps the
+loop reads and writes sockets, so sessions that step at different moments share the pool
+without waiting for each other. ``recv`` blocks the loop for at most about one step: the
+pool's caller runs queued tasks itself (the emulation of a lone session happens right there,
+with no thread hand-off), while the worker threads take the others in parallel. No Python
+thread exists per session, and none besides the loop touches the pool.
 
 Slots: a slot given back is reset (unseeded) before it is handed out again, so a new session
 never sees the previous one's game. The pool has one slot more than the session limit: the
@@ -17,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import queue
-import threading
 import uuid
 from typing import Any
 
@@ -48,15 +49,10 @@ class _Request:
     kind: str  # "step" or "reset"
     arg: int  # the action, or the seed (-1: none)
     future: asyncio.Future | None  # None: a slot's own reset before it is reused
-    loop: asyncio.AbstractEventLoop | None
-
-
-_STOP = object()
 
 
 class NativeSessions:
-    """The pool, its slots and the dispatcher. Methods are for the event loop's thread,
-    except where said; the pool itself is used by the dispatcher thread only."""
+    """The pool, its slots and the pump. Event loop thread only (the pool included)."""
 
     def __init__(self, config: ServerConfig):
         self.config = config
@@ -88,11 +84,11 @@ class NativeSessions:
             self.env.recv(timeout=120)
         self._free = list(range(self.max_sessions - 1, -1, -1))
         self._sessions: dict[str, Session] = {}
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._pending: list[_Request] = []  # not yet sent to the pool
+        self._waiting: dict[int, _Request] = {}  # slot -> request in the pool
+        self._pump_scheduled = False
         self._failed: Exception | None = None
-        self._thread = threading.Thread(target=self._dispatch, name="atari-vec-dispatch",
-                                        daemon=True)
-        self._thread.start()
+        self._loop: asyncio.AbstractEventLoop | None = None
         # The stateless HTTP routes' session: never listed, one call at a time.
         self.http_session = Session(self, self.http_slot)
         self.http_lock = asyncio.Lock()
@@ -128,57 +124,78 @@ class NativeSessions:
         self.recycle(session.slot)
 
     def recycle(self, slot: int) -> None:
-        self._queue.put(_Request(slot, "reset", -1, None, None))
+        self._queue_request(_Request(slot, "reset", -1, None))
 
     def submit(self, slot: int, kind: str, arg: int) -> asyncio.Future:
         """Queue a step or reset of `slot`; the future gets its Result."""
         if self._failed is not None:
             raise ProtocolError(ErrorCode.EXECUTION_ERROR, f"the environment pool failed: {self._failed}")
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._queue.put(_Request(slot, kind, arg, future, loop))
+        future = asyncio.get_running_loop().create_future()
+        self._queue_request(_Request(slot, kind, arg, future))
         return future
 
+    def _queue_request(self, request: _Request) -> None:
+        self._pending.append(request)
+        if not self._pump_scheduled:
+            self._pump_scheduled = True
+            (self._loop or asyncio.get_running_loop()).call_soon(self._pump)
+
     def close(self) -> None:
-        """Stops the dispatcher and the pool (any thread)."""
-        self._queue.put(_STOP)
-        self._thread.join(timeout=30)
+        """Fails what is still out, and closes the pool."""
+        self._fail_all(list(self._waiting.values()) + self._pending,
+                       RuntimeError("the server is shutting down"))
+        self._waiting.clear()
+        self._pending.clear()
         self.env.close()
 
-    # -- the dispatcher thread --------------------------------------------------------------
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The event loop that runs the pump (the server's)."""
+        self._loop = loop
 
-    def _dispatch(self) -> None:
-        waiting: dict[int, _Request] = {}  # slot -> request in the pool
-        while True:
-            batch = []
-            try:
-                item = self._queue.get(block=not waiting)
-                while True:
-                    if item is _STOP:
-                        self._fail_all(waiting, RuntimeError("the server is shutting down"))
-                        return
-                    batch.append(item)
-                    item = self._queue.get_nowait()
-            except queue.Empty:
-                pass
-            try:
-                self._send(batch, waiting)
-                if waiting:
-                    obs, rew, term, trunc, info = self.env.recv(timeout=60)
-                    slot = int(info["env_id"][0])
-                    request = waiting.pop(slot)
-                    result = Result(
-                        obs[0].copy(), float(rew[0]), bool(term[0]), bool(trunc[0]),
+    # -- the pump (event loop) ----------------------------------------------------------------
+
+    def _pump(self) -> None:
+        """Sends what is waiting, then hands out the results that are in. It blocks on the
+        pool only when it has nothing else to do (no request arrived since the last pump and
+        no result is in): then the loop is idle anyway, and the pool's caller runs the step
+        itself, which for a lone session saves every thread hand-off."""
+        self._pump_scheduled = False
+        if self._failed is not None:
+            return
+        try:
+            arrived = bool(self._pending)
+            if arrived:
+                batch, self._pending = self._pending, []
+                self._send(batch)
+            delivered = 0
+            # A lone request is received at once: the caller then runs it before a worker
+            # wakes up for it (a lone session's fastest path).
+            while self._waiting and (self.env.poll() or len(self._waiting) == 1
+                                     or not (arrived or delivered)):
+                self._deliver(self.env.recv(timeout=60))
+                delivered += 1
+        except Exception as e:  # noqa: BLE001 - a pool error must reach every waiter
+            self._failed = e
+            self._fail_all(list(self._waiting.values()) + self._pending, e)
+            self._waiting.clear()
+            self._pending.clear()
+            return
+        if (self._waiting or self._pending) and not self._pump_scheduled:
+            self._pump_scheduled = True
+            (self._loop or asyncio.get_running_loop()).call_soon(self._pump)
+
+    def _deliver(self, received: tuple) -> None:
+        obs, rew, term, trunc, info = received
+        request = self._waiting.pop(int(info["env_id"][0]))
+        result = Result(obs[0].copy(), float(rew[0]), bool(term[0]), bool(trunc[0]),
                         int(info["lives"][0]), int(info["episode_frame_number"][0]),
-                        int(info["frame_number"][0]),
-                    )
-                    self._deliver(request, result)
-            except Exception as e:  # noqa: BLE001 - a pool error must reach every waiter
-                self._failed = e
-                self._fail_all(waiting, e)
-                return
+                        int(info["frame_number"][0]))
+        if request.future is None:  # a recycled slot is fresh again
+            self._free.append(request.slot)
+        else:
+            _settle(request.future, result)
 
-    def _send(self, batch: list[_Request], waiting: dict[int, _Request]) -> None:
+    def _send(self, batch: list[_Request]) -> None:
         """Queues the batch's steps and resets. A call the pool refuses queues nothing, so
         only its own requests fail (the session layer checks first; this is a safety net)."""
         for kind in ("step", "reset"):
@@ -192,34 +209,16 @@ class NativeSessions:
                 else:
                     self.env.send_reset(slots, seed=[None if r.arg < 0 else r.arg for r in group])
             except (ValueError, TypeError) as e:
-                self._fail_all({r.slot: r for r in group}, e)
+                self._fail_all(group, e)
                 continue
             for r in group:
-                waiting[r.slot] = r
+                self._waiting[r.slot] = r
 
-    def _deliver(self, request: _Request, result: Any) -> None:
-        if request.future is None:  # a recycled slot is fresh again
-            request_slot = request.slot
-            self._call_soon(None, lambda: self._free.append(request_slot))
-            return
-        self._call_soon(request.loop, _settle, request.future, result)
-
-    def _fail_all(self, waiting: dict[int, _Request], error: Exception) -> None:
-        for request in waiting.values():
+    @staticmethod
+    def _fail_all(requests: list[_Request], error: Exception) -> None:
+        for request in requests:
             if request.future is not None:
-                self._call_soon(request.loop, _settle, request.future, error)
-        waiting.clear()
-
-    def _call_soon(self, loop: asyncio.AbstractEventLoop | None, fn: Any, *args: Any) -> None:
-        loop = loop or self._loop
-        try:
-            loop.call_soon_threadsafe(fn, *args)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            pass
-
-    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The event loop that owns the free list (the server's)."""
-        self._loop = loop
+                _settle(request.future, error)
 
 
 def _settle(future: asyncio.Future, value: Any) -> None:
