@@ -65,33 +65,37 @@ class PoolActor:
 
     def rollout(self, policy: Callable | None, num_steps: int, seed: int | None) -> dict[str, Any]:
         """`num_steps` steps with `policy(obs) -> actions` (random actions if None); the
-        observations, actions, rewards, flags and info arrays, stacked over time."""
+        observations, actions, rewards, flags and info arrays, stacked over time (written
+        into arrays made once per call: one copy of each observation)."""
         if self.last_obs is None:
             raise RuntimeError("rollout() before reset()")
         env = self.env
         n = env.num_envs
         rng = np.random.default_rng(seed)
-        out: dict[str, list] = {k: [] for k in ("obs", "actions", "rewards", "terminated",
-                                                "truncated")}
-        infos: dict[str, list] = {k: [] for k in (*_ROLLOUT_INFO, "episode_r", "episode_l",
-                                                  "_episode")}
-        for _ in range(num_steps):
+        out: dict[str, Any] | None = None
+        for t in range(num_steps):
             if policy is None:
                 actions = rng.integers(0, env.single_action_space.n, size=n)
             else:
                 actions = np.asarray(policy(self.last_obs))
             obs, rew, term, trunc, info = self.step(actions)
-            for key, value in zip(out, (obs, actions, rew, term, trunc)):
-                out[key].append(value)
-            for key in _ROLLOUT_INFO:
-                infos[key].append(info[key])
             episode = info.get("episode")
-            infos["episode_r"].append(episode["r"] if episode else np.zeros(n, np.float32))
-            infos["episode_l"].append(episode["l"] if episode else np.zeros(n, np.int32))
-            infos["_episode"].append(info.get("_episode", np.zeros(n, bool)))
-        result: dict[str, Any] = {k: np.stack(v) for k, v in out.items()}
-        result["info"] = {k: np.stack(v) for k, v in infos.items()}
-        return result
+            row = {"obs": obs, "actions": actions, "rewards": rew, "terminated": term,
+                   "truncated": trunc}
+            info_row = {key: info[key] for key in _ROLLOUT_INFO}
+            info_row["episode_r"] = episode["r"] if episode else np.zeros(n, np.float32)
+            info_row["episode_l"] = episode["l"] if episode else np.zeros(n, np.int32)
+            info_row["_episode"] = info.get("_episode", np.zeros(n, bool))
+            if out is None:
+                out = {k: np.empty((num_steps, *np.shape(v)), np.asarray(v).dtype)
+                       for k, v in row.items()}
+                out["info"] = {k: np.empty((num_steps, *np.shape(v)), np.asarray(v).dtype)
+                               for k, v in info_row.items()}
+            for k, v in row.items():
+                out[k][t] = v
+            for k, v in info_row.items():
+                out["info"][k][t] = v
+        return out if out is not None else {}
 
 
 # The per-step info arrays a rollout keeps (episode statistics come as episode_r/_l, _episode).
