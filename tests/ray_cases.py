@@ -156,7 +156,31 @@ def case_rllib() -> dict:
         ray.shutdown()
 
 
-CASES = {"cluster": case_cluster, "rllib": case_rllib}
+def case_torchrl() -> dict:
+    """The README's TorchRL RayCollector snippet, run as written: its batches arrive."""
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = next(b for b in re.findall(r"^```py\n(.*?)^```", readme, flags=re.S | re.M)
+                 if "RayCollector" in b)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(compile(block, "README.md (RayCollector)", "exec"), {})
+    finally:
+        ray.shutdown()
+    shapes = [line for line in out.getvalue().splitlines() if line.startswith("torch.Size")]
+    assert len(shapes) == 4, out.getvalue()
+    frames = [int(np.prod(eval(line[len("torch.Size"):])))  # noqa: S307 - our own output
+              for line in shapes]
+    assert all(f == 256 for f in frames), shapes
+    return {"batches": len(shapes), "frames_per_batch": frames[0]}
+
+
+CASES = {"cluster": case_cluster, "rllib": case_rllib, "torchrl": case_torchrl}
 
 if __name__ == "__main__":
     print(json.dumps(CASES[sys.argv[1]]()))

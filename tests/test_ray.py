@@ -59,6 +59,12 @@ def test_rllib_env_runner_and_ppo_iteration(ray_python):
     assert np.isfinite(got["native_return"])
 
 
+@pytest.mark.timeout(1800)
+def test_readme_torchrl_ray_collector(ray_python):
+    got = run_case(ray_python, "torchrl")
+    assert got == {"batches": 4, "frames_per_batch": 256}
+
+
 def test_channels_last_is_the_transposed_channels_first(closing):
     """What RLlib's encoder reads (channels-last) is our channels-first frames, transposed."""
     first = atari_vec.AtariVectorEnv("breakout", 3)
