@@ -20,17 +20,8 @@ from atari_vec import AtariVectorEnv
 from atari_vec.ray import RayVectorEnv
 
 
-def local_fps(env: AtariVectorEnv, seconds: float, rng: np.random.Generator) -> float:
-    n = env.num_envs
-    steps = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        env.step(rng.integers(0, env.single_action_space.n, size=n))
-        steps += 1
-    return steps * n * 4 / (time.perf_counter() - start)
-
-
-def ray_step_fps(env: RayVectorEnv, seconds: float, rng: np.random.Generator) -> float:
+def step_fps(env, seconds: float, rng: np.random.Generator) -> float:
+    """Frames/s of `env` (a local pool or a RayVectorEnv) stepped one call per step."""
     n = env.num_envs
     steps = 0
     start = time.perf_counter()
@@ -78,9 +69,9 @@ def main() -> None:
         np.random.default_rng(r).shuffle(order)
         for name in order:
             if name == "local":
-                results[name].append(local_fps(local, args.seconds, rng))
+                results[name].append(step_fps(local, args.seconds, rng))
             elif name == "ray_step":
-                results[name].append(ray_step_fps(remote, args.seconds, rng))
+                results[name].append(step_fps(remote, args.seconds, rng))
             else:
                 results[name].append(ray_rollout_fps(remote, args.seconds, args.rollout))
     obs_bytes = int(np.prod(local.single_observation_space.shape))
