@@ -55,7 +55,7 @@ AtariEnv::AtariEnv(const EnvConfig& config) : config_(config) {
   }
   // Unseeded, as a reference env is before its first seeded reset: from fresh entropy.
   seed_rngs(std::random_device{}() & 0x7fffffffu);
-  load_rom();
+  load_rom(false);
   maxpool_ = config_.maxpool && !config_.is_ram();
 
   const ale::ActionVect own = config_.full_action_space || config_.all_actions
@@ -125,8 +125,20 @@ void AtariEnv::init_snapshots(const std::string& md5) {
 
 AtariEnv::~AtariEnv() = default;
 
-void AtariEnv::load_rom() {
+void AtariEnv::load_rom(bool reload) {
+#ifdef ATARI_VEC_ALE_PATCHED
+  // A seeded reset: our patch puts the console back as loadROM() built it, bit for bit the
+  // same as loading the ROM again with the new seed (tests/test_reseed.py), in a fraction
+  // of the time.
+  if (reload) {
+    ale_->reloadROM();
+  } else {
+    ale_->loadROM(config_.rom_path);
+  }
+#else
+  (void)reload;
   ale_->loadROM(config_.rom_path);
+#endif
   if (config_.mode >= 0) {
     const auto modes = available_modes();
     if (std::find(modes.begin(), modes.end(), config_.mode) == modes.end()) {
@@ -234,7 +246,7 @@ void AtariEnv::push_pooled_frame() {
 void AtariEnv::reset() {
   if (state_.pending_seed >= 0) {
     seed_rngs(static_cast<uint32_t>(state_.pending_seed));
-    load_rom();
+    load_rom(true);
     state_.pending_seed = -1;
   }
   ale_->reset_game();

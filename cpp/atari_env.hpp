@@ -119,7 +119,8 @@ class AtariEnv {
   }
 
  private:
-  void load_rom();
+  // Loads the ROM (reload: the one loaded before, with new seeds), then the mode and difficulty.
+  void load_rom(bool reload);
   // Seeds ALE's RNG (applied by the next load_rom) and the no-op/frameskip RNG.
   void seed_rngs(uint32_t seed);
   // A uniform draw from [low, high) on the env's own RNG (see Seeding).
