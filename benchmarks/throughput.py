@@ -27,6 +27,11 @@ environments too).
 Peak memory per environment is measured for each peer in a fresh interpreter (this script
 re-run with a hidden flag): peak RSS minus the RSS right after imports, divided by num_envs.
 
+After the throughput tables, the start-up table of benchmarks/startup.py (construct, first
+reset, seeded reset and MiB per env of atari_vec, ale-py and EnvPool at --startup-envs, each in
+a fresh interpreter, as many interleaved rounds). The plot shows bars per peer when the run has
+a single num_envs, frames/s against num_envs for a grid.
+
 Usage:
     python benchmarks/throughput.py                        # full run
     python benchmarks/throughput.py --quick --no-plot      # short smoke run
@@ -570,7 +575,8 @@ def print_tables(rows: list[dict[str, Any]], peers: Sequence[str]) -> None:
 
 
 def plot(rows: list[dict[str, Any]], peers: Sequence[str], path: Path) -> bool:
-    """frames/s against num_envs, one subplot per game, the limit dashed. False if no matplotlib."""
+    """One subplot per game: frames/s per peer as bars when the run has a single num_envs,
+    else against num_envs (the bare-emulator limit dashed). False if no matplotlib."""
     try:
         import matplotlib
 
@@ -580,43 +586,71 @@ def plot(rows: list[dict[str, Any]], peers: Sequence[str], path: Path) -> bool:
     except ImportError:
         return False
     games = sorted({r["game"] for r in rows})
+    single = len({r["requested_num_envs"] for r in rows}) == 1
     fig, axes = plt.subplots(1, len(games), figsize=(6.5 * len(games), 4.8), squeeze=False)
     for ax, game in zip(axes[0], games, strict=True):
-        for peer in peers:
-            # One point per num_envs actually run (a capped gym peer repeats its num_envs).
-            by_n: dict[int, dict[str, Any]] = {}
-            for r in sorted(rows, key=lambda r: r["requested_num_envs"]):
-                if r["game"] == game and r["peer"] == peer:
-                    by_n.setdefault(r["num_envs"], r)
-            pts = sorted(by_n.items())
-            if not pts:
-                continue
-            x = [n for n, _ in pts]
-            y = [r["frames_per_s"] for _, r in pts]
-            lo = [r["frames_per_s"] - r["steps_per_s_min"] * FRAMESKIP for _, r in pts]
-            hi = [r["steps_per_s_max"] * FRAMESKIP - r["frames_per_s"] for _, r in pts]
-            if peer == "limit":
-                if len(x) == 1:
-                    ax.axhline(y[0], color="black", linestyle="--", label="limit (bare ALE)")
-                else:
-                    ax.plot(x, y, "k--", label="limit (bare ALE)")
-            else:
-                ax.errorbar(x, y, yerr=[lo, hi], marker="o", capsize=3, label=peer)
-        ns = sorted({r["num_envs"] for r in rows if r["game"] == game})
-        if len(ns) > 1:
-            ax.set_xscale("log", base=2)
-            ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xticks(ns, [str(n) for n in ns])
-        ax.set_yscale("log")
+        if single:
+            _bars(ax, [r for r in rows if r["game"] == game], peers)
+        else:
+            _lines(ax, [r for r in rows if r["game"] == game], peers, NullLocator)
         ax.set_title(game)
-        ax.set_xlabel("num_envs")
-        ax.set_ylabel("frames/s (median over rounds)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.grid(True, which="both", axis="y" if single else "both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return True
+
+
+def _bars(ax: Any, rows: list[dict[str, Any]], peers: Sequence[str]) -> None:
+    """frames/s of each peer at the run's one num_envs, the rounds' range as error bars."""
+    by_peer = {r["peer"]: r for r in rows}
+    shown = [p for p in peers if p in by_peer]
+    y = [by_peer[p]["frames_per_s"] for p in shown]
+    lo = [by_peer[p]["frames_per_s"] - by_peer[p]["steps_per_s_min"] * FRAMESKIP for p in shown]
+    hi = [by_peer[p]["steps_per_s_max"] * FRAMESKIP - by_peer[p]["frames_per_s"] for p in shown]
+    colors = ["0.6" if p == "limit" else ("C0" if p.startswith("atari_vec") else "C1")
+              for p in shown]
+    ax.bar(range(len(shown)), y, yerr=[lo, hi], capsize=3, color=colors)
+    labels = [f"{p}\n(n={by_peer[p]['num_envs']})" if p in GYM_PEERS else p for p in shown]
+    ax.set_xticks(range(len(shown)), labels, rotation=30, ha="right", fontsize=8)
+    for i, v in enumerate(y):
+        ax.annotate(f"{v:,.0f}", (i, v), ha="center", va="bottom", fontsize=7,
+                    xytext=(0, 2), textcoords="offset points")
+    n = rows[0]["requested_num_envs"] if rows else 0
+    ax.set_ylabel(f"frames/s, num_envs={n} (median over rounds)")
+
+
+def _lines(ax: Any, rows: list[dict[str, Any]], peers: Sequence[str], null_locator: Any) -> None:
+    """frames/s against num_envs, one line per peer, the limit dashed."""
+    for peer in peers:
+        # One point per num_envs actually run (a capped gym peer repeats its num_envs).
+        by_n: dict[int, dict[str, Any]] = {}
+        for r in sorted(rows, key=lambda r: r["requested_num_envs"]):
+            if r["peer"] == peer:
+                by_n.setdefault(r["num_envs"], r)
+        pts = sorted(by_n.items())
+        if not pts:
+            continue
+        x = [n for n, _ in pts]
+        y = [r["frames_per_s"] for _, r in pts]
+        lo = [r["frames_per_s"] - r["steps_per_s_min"] * FRAMESKIP for _, r in pts]
+        hi = [r["steps_per_s_max"] * FRAMESKIP - r["frames_per_s"] for _, r in pts]
+        if peer == "limit":
+            if len(x) == 1:
+                ax.axhline(y[0], color="black", linestyle="--", label="limit (bare ALE)")
+            else:
+                ax.plot(x, y, "k--", label="limit (bare ALE)")
+        else:
+            ax.errorbar(x, y, yerr=[lo, hi], marker="o", capsize=3, label=peer)
+    ns = sorted({r["num_envs"] for r in rows})
+    if len(ns) > 1:
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_minor_locator(null_locator())
+    ax.set_xticks(ns, [str(n) for n in ns])
+    ax.set_yscale("log")
+    ax.set_xlabel("num_envs")
+    ax.set_ylabel("frames/s (median over rounds)")
+    ax.legend(fontsize=8)
 
 
 def machine_info() -> dict[str, Any]:
@@ -727,6 +761,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="output directory (default: %(default)s)",
     )
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
+    p.add_argument(
+        "--startup-envs",
+        type=int,
+        default=64,
+        help="num_envs of the start-up table (construct, first reset, seeded reset, MiB/env of "
+        "atari_vec, ale-py and EnvPool, benchmarks/startup.py) printed after the run; 0: none "
+        "(default: %(default)s)",
+    )
     p.add_argument("--_probe", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -860,8 +902,21 @@ def run(args: argparse.Namespace) -> int:
 
     rows = summarize(measurements, memory)
     print_tables(rows, args.peers)
-    write_outputs(args, measurements, memory, rows)
+    startup = None
+    if args.startup_envs > 0 and not interrupted:
+        startup = run_startup(args, games[0])
+    write_outputs(args, measurements, memory, rows, startup)
     return 130 if interrupted else 0
+
+
+def run_startup(args: argparse.Namespace, game: str) -> dict[str, Any]:
+    """The start-up table of benchmarks/startup.py, as many rounds as the throughput run."""
+    import startup
+
+    peers = startup.available(startup.PEERS)
+    result = startup.measure(game, args.startup_envs, args.rounds, peers, log=emit)
+    print("\n" + startup.table(game, args.startup_envs, result), flush=True)
+    return {"game": game, "num_envs": args.startup_envs, "peers": result}
 
 
 def measure_memory(
@@ -932,8 +987,10 @@ def write_outputs(
     measurements: list[Measurement],
     memory: dict[tuple[str, int, str], dict[str, Any]],
     rows: list[dict[str, Any]],
+    startup: dict[str, Any] | None = None,
 ) -> None:
-    """Write the JSON (raw rounds, memory, summary, machine) and the PNG into ``args.out``."""
+    """Write the JSON (raw rounds, memory, summary, start-up, machine) and the PNG into
+    ``args.out``."""
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
@@ -947,6 +1004,7 @@ def write_outputs(
         "measurements": [asdict(m) for m in measurements],
         "memory": list(memory.values()),
         "summary": rows,
+        "startup": startup,
     }
     json_path = args.out / f"throughput-{stamp}.json"
     json_path.write_text(json.dumps(data, indent=2) + "\n")

@@ -48,3 +48,43 @@ def test_no_paired_ratio_without_atari_vec(throughput):
     ms = [measurement(throughput, "ale_py", r, 100.0 + r) for r in range(3)]
     (row,) = throughput.summarize(ms, {})
     assert row["atari_vec_over_peer_paired"] is None and row["atari_vec_over_peer"] is None
+
+
+def test_single_num_envs_plots_bars_and_a_grid_plots_lines(throughput, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    rows = []
+    for n in (16, 32):
+        ms = [measurement(throughput, peer, 0, v) for peer, v in
+              (("atari_vec", 100.0), ("ale_py", 50.0), ("limit", 110.0))]
+        for row in throughput.summarize(ms, {}):
+            rows.append({**row, "requested_num_envs": n, "num_envs": n})
+    drawn = []
+    for name in ("_bars", "_lines"):
+        original = getattr(throughput, name)
+        monkeypatch.setattr(throughput, name,
+                            lambda *a, _n=name, _o=original: (drawn.append(_n), _o(*a)))
+    single = [r for r in rows if r["requested_num_envs"] == 16]
+    for which, rs in (("_bars", single), ("_lines", rows)):
+        drawn.clear()
+        path = tmp_path / f"{which}.png"
+        assert throughput.plot(rs, ["atari_vec", "ale_py", "limit"], path)
+        assert drawn == [which] and path.stat().st_size > 1000
+
+
+def test_startup_table_divides_each_peer_time_by_ours():
+    spec = importlib.util.spec_from_file_location("startup_under_test", PATH.parent / "startup.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(PATH.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(PATH.parent))
+    result = {
+        "atari_vec": dict(construct_s=0.5, first_reset_s=0.2, seeded_reset_s=0.25, mib_per_env=0.7),
+        "ale_py": dict(construct_s=6.0, first_reset_s=0.2, seeded_reset_s=3.0, mib_per_env=1.7),
+        "envpool": {"error": "exit code 1: ImportError"},
+    }
+    lines = module.table("breakout", 64, result).splitlines()
+    ale = next(ln for ln in lines if ln.startswith("ale_py"))
+    assert "6.000 s (12.0x)" in ale and "3.000 s (12.0x)" in ale and "0.200 s (1.0x)" in ale
+    assert next(ln for ln in lines if ln.startswith("envpool")).endswith("ImportError")
