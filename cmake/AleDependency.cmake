@@ -80,10 +80,18 @@ endif()
 # ALE_SOURCE_DIR is modified. OFF builds stock ALE (snapshots then do not round-trip exactly
 # on every game: docs/ale-roundtrip.md).
 option(ATARI_VEC_ALE_PATCHES "Apply atari_vec's patches to ALE (exact snapshot round trips)" ON)
+# The speed patches (cmake/patches/speed; each keeps emulation bit-exact, each says why it is
+# faster) come after the others; OFF keeps ALE's own emulation code, to measure against.
+option(ATARI_VEC_ALE_SPEED "Apply atari_vec's speed patches to ALE (needs ATARI_VEC_ALE_PATCHES)" ON)
 set(_ale_patched OFF)
 if(ATARI_VEC_ALE_PATCHES)
   file(GLOB _patches "${CMAKE_CURRENT_LIST_DIR}/patches/ale-${ATARI_VEC_ALE_VERSION}-*.patch")
   list(SORT _patches)
+  if(ATARI_VEC_ALE_SPEED)
+    file(GLOB _speed "${CMAKE_CURRENT_LIST_DIR}/patches/speed/ale-${ATARI_VEC_ALE_VERSION}-*.patch")
+    list(SORT _speed)
+    list(APPEND _patches ${_speed})
+  endif()
   set(_want "${ALE_SOURCE_DIR}")
   foreach(_p IN LISTS _patches)
     file(SHA256 "${_p}" _h)
