@@ -1,10 +1,12 @@
 """The Python module built without OpenCV (what the README's main command builds: its
-setup installs no OpenCV headers) is built and tested here too.
+setup installs no OpenCV headers) is built and tested here too, and, in the same second
+build, without our ALE speed patches (``ATARI_VEC_ALE_SPEED=OFF``: ALE's own emulation code).
 
-It is built into a directory of its own (``ATARI_VEC_OPENCV=OFF``, its own build folder), then
-a fresh interpreter imports it from there and steps the same seeded trajectory as this
-process's build (which has OpenCV in CI): the observations must be identical, since the
-native resize serves 84x84 in both; a size only OpenCV can make must be refused clearly.
+It is built into a directory of its own (its own build folder), then a fresh interpreter
+imports it from there and steps the same seeded trajectory as this process's build (which has
+OpenCV and the speed patches in CI): the observations must be identical, since the native
+resize serves 84x84 in both and the speed patches do not change emulation; a size only OpenCV
+can make must be refused clearly.
 """
 
 from __future__ import annotations
@@ -56,10 +58,16 @@ def test_module_built_without_opencv(tmp_path):
     build = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", *isolation, "--target", str(target),
          "-C", "build-dir=build/no-opencv-{wheel_tag}",
-         "-C", "cmake.define.ATARI_VEC_OPENCV=OFF", str(ROOT)],
+         "-C", "cmake.define.ATARI_VEC_OPENCV=OFF",
+         "-C", "cmake.define.ATARI_VEC_ALE_SPEED=OFF", str(ROOT)],
         capture_output=True, text=True, timeout=1400, check=False,
     )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    # The speed patches were left out: the TIA source it built is ALE's own.
+    tia = list((ROOT / "build").glob("no-opencv-*/_deps/ale-patched-*/src/ale/emucore/TIA.cxx"))
+    assert len(tia) == 1 and "atari_vec: local copies" not in tia[0].read_text(), tia
+    ours = list((ROOT / "build").glob("cp*/_deps/ale-patched-*/src/ale/emucore/TIA.cxx"))
+    assert ours and all("atari_vec: local copies" in t.read_text() for t in ours), ours
     out = tmp_path / "frames.npy"
     env = {**os.environ, "PYTHONPATH": str(target)}
     child = subprocess.run([sys.executable, "-c", CHILD, str(target), str(out)], env=env,
