@@ -26,14 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from throughput import ALE_KWARGS, ENVPOOL_KWARGS, camel_name, cpu_count, rom_id
+from throughput import (ALE_KWARGS, ENVPOOL_KWARGS, _status_kib, camel_name, cpu_count,
+                        rom_id, run_probe_script)
 
 PEERS = ("atari_vec", "ale_py", "envpool")
 FIELDS = ("construct_s", "first_reset_s", "seeded_reset_s", "mib_per_env")
@@ -41,11 +41,7 @@ SEED = 123
 
 
 def _rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    return _status_kib("self", "VmRSS") / 1024
 
 
 def probe(peer: str, game: str, num_envs: int) -> dict[str, float]:
@@ -88,19 +84,9 @@ def probe(peer: str, game: str, num_envs: int) -> dict[str, float]:
             "mib_per_env": mib}
 
 
-def run_probe(peer: str, game: str, num_envs: int, timeout: float = 600.0) -> dict[str, Any]:
+def run_probe(peer: str, game: str, num_envs: int) -> dict[str, Any]:
     """``probe`` in a new interpreter; {"error": ...} if it failed."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--_probe",
-           json.dumps([peer, game, num_envs])]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"exit code {proc.returncode}: {tail}"}
-    return json.loads(lines[-1])
+    return run_probe_script(Path(__file__), json.dumps([peer, game, num_envs]))
 
 
 def available(peers: Sequence[str]) -> list[str]:

@@ -477,7 +477,13 @@ def memory_probe(spec: dict[str, Any]) -> dict[str, Any]:
 
 def run_memory_probe(s: Setup, timeout: float = 600.0) -> dict[str, Any]:
     """Run ``memory_probe`` in a new interpreter (this script with the hidden flag)."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--_probe", json.dumps(asdict(s))]
+    return run_probe_script(Path(__file__), json.dumps(asdict(s)), timeout)
+
+
+def run_probe_script(script: Path, payload: str, timeout: float = 600.0) -> dict[str, Any]:
+    """Run a benchmark script with ``--_probe payload`` in a new interpreter; its last stdout
+    line is JSON. Returns that, or {"error": ...} if it failed or timed out."""
+    cmd = [sys.executable, str(script.resolve()), "--_probe", payload]
     try:
         proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
