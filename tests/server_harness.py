@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from atari_vec.server import ServerConfig, create_app
+from atari_vec.server import ServerConfig, create_app, uvicorn_config
 
 
 def free_port() -> int:
@@ -29,9 +29,7 @@ def serve(**config) -> Iterator[str]:
     config.setdefault("port", free_port())
     cfg = ServerConfig(host="127.0.0.1", **config)
     app = create_app(cfg)
-    server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning",
-                                           lifespan="on", ws_max_size=cfg.max_message_bytes,
-                                           ws_per_message_deflate=cfg.ws_compression))
+    server = uvicorn.Server(uvicorn_config(app, cfg))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

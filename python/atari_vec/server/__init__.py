@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from .config import ServerConfig, parse_args
 
-__all__ = ["ServerConfig", "create_app", "main", "parse_args"]
+__all__ = ["ServerConfig", "create_app", "main", "parse_args", "uvicorn_config"]
 
 
 def create_app(config: ServerConfig | None = None):
@@ -20,6 +20,21 @@ def create_app(config: ServerConfig | None = None):
     from .app import create_app as _create_app
 
     return _create_app(config)
+
+
+def uvicorn_config(app, config: ServerConfig):
+    """How ``atari-vec-serve`` runs `app` (from `create_app(config)`) under uvicorn: sessions on
+    the lean WebSocket protocol of fastws.py, or on the ASGI route when WebSocket compression
+    is asked for (permessage-deflate is uvicorn's); uvloop when it is installed."""
+    import uvicorn
+
+    from .fastws import protocol_class
+
+    ws = "auto" if config.ws_compression else protocol_class(app.pool)
+    return uvicorn.Config(app, host=config.host, port=config.port, ws=ws,
+                          ws_max_size=config.max_message_bytes,
+                          ws_per_message_deflate=config.ws_compression, log_level="warning",
+                          lifespan="on")
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "atari-vec-serve") -> int:
@@ -36,6 +51,5 @@ def main(argv: Sequence[str] | None = None, prog: str = "atari-vec-serve") -> in
           f"{config.max_concurrent_envs} sessions on http://{config.host}:{config.port} "
           f"(WebSocket /ws, web page /web{', token required' if config.api_key else ''})",
           flush=True)
-    uvicorn.run(app, host=config.host, port=config.port, ws_max_size=config.max_message_bytes,
-                ws_per_message_deflate=config.ws_compression, log_level="warning", lifespan="on")
+    uvicorn.Server(uvicorn_config(app, config)).run()
     return 0

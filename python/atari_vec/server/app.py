@@ -3,28 +3,26 @@ guards every request passes (token, size limit).
 
 HTTP ``/reset`` and ``/step`` are stateless, as in OpenEnv 0.10: each call plays on a fresh
 game (``/step`` resets, then steps) on the server's HTTP slot, and ``/state`` is a fresh
-state. Sessions, one per WebSocket connection, live on ``/ws``. The routes are thin: blocking
-work runs on the dispatcher thread, never on the event loop.
+state. Sessions, one per WebSocket connection, live on ``/ws``: this module's ASGI route serves
+them under any ASGI server; ``atari-vec-serve`` hands WebSocket upgrades to the leaner
+protocol in fastws.py instead (both answer through handling.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import orjson
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import ValidationError
 
 from .. import __version__
 from .config import ServerConfig
+from .handling import capacity_error, handle_message, token_allowed, validate
 from .protocol import (
-    WS_MESSAGES,
     AtariAction,
     AtariState,
     ErrorCode,
@@ -34,14 +32,10 @@ from .protocol import (
     dumps,
     mcp_error,
     schema,
-    validation_errors,
-    ws_error,
-    ws_message,
 )
 from .sessions import NativeSessions, Session
 
 WEB_DIR = Path(__file__).parent / "web"
-OPEN_PATHS = ("/health",)
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -53,25 +47,18 @@ class Guard:
     browsers, which cannot set headers on a page load or a WebSocket) on every route but
     /health, and the size limit of HTTP bodies (read here, at most `limit` bytes)."""
 
+    pool: NativeSessions | None = None
+
     def __init__(self, app: Any, api_key: str | None, limit: int):
         self.app = app
         self.api_key = api_key
         self.limit = limit
 
-    def _allowed(self, scope: dict[str, Any]) -> bool:
-        if self.api_key is None or scope.get("path") in OPEN_PATHS:
-            return True
-        expected = ("Bearer " + self.api_key).encode()
-        for name, value in scope.get("headers", []):
-            if name == b"authorization" and hmac.compare_digest(value, expected):
-                return True
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        return any(hmac.compare_digest(t.encode(), self.api_key.encode()) for t in query.get("token", []))
-
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
-        if not self._allowed(scope):
+        if not token_allowed(self.api_key, scope.get("path", ""), scope.get("headers", []),
+                             scope.get("query_string", b"")):
             if scope["type"] == "websocket":
                 await receive()  # websocket.connect
                 await send({"type": "websocket.close", "code": 1008})  # refused handshake (403)
@@ -153,9 +140,9 @@ def create_app(config: ServerConfig | None = None) -> Any:
     async def http_reset(request: Request) -> Response:
         try:
             body = await body_of(request)
-            req = _validate(ResetRequest, body)
+            req = validate(ResetRequest, body)
             async with pool.http_lock:
-                data = await pool.http_session.reset(req.seed, req.episode_id)
+                data = await pool.http_session.areset(req.seed, req.episode_id)
         except ProtocolError as e:
             return http_error(e)
         return _json(data)
@@ -165,11 +152,11 @@ def create_app(config: ServerConfig | None = None) -> Any:
     async def http_step(request: Request) -> Response:
         try:
             body = await body_of(request)
-            req = _validate(StepRequest, body)
-            action = _validate(AtariAction, req.action)
+            req = validate(StepRequest, body)
+            action = validate(AtariAction, req.action)
             async with pool.http_lock:
-                await pool.http_session.reset()
-                data = await pool.http_session.step(action.action_id)
+                await pool.http_session.areset()
+                data = await pool.http_session.astep(action.action_id)
         except ProtocolError as e:
             return http_error(e)
         return _json(data)
@@ -211,11 +198,7 @@ def create_app(config: ServerConfig | None = None) -> Any:
         await websocket.accept()
         session = pool.open()
         if session is None:
-            await websocket.send_text(ws_error(
-                ErrorCode.CAPACITY_REACHED,
-                f"Server at capacity: {pool.active}/{pool.max_sessions} sessions active. "
-                "Cannot accept new connections.",
-                active_sessions=pool.active, max_sessions=pool.max_sessions))
+            await websocket.send_text(capacity_error(pool).decode())
             await websocket.close(code=1000)
             return
         try:
@@ -252,23 +235,15 @@ def create_app(config: ServerConfig | None = None) -> Any:
             return _json({"detail": "no such session, or nothing to show yet"}, 404)
         return Response(s.last.screen.tobytes(), media_type="application/octet-stream")
 
-    return Guard(app, config.api_key, config.max_message_bytes)
-
-
-def _validate(model: Any, data: Any) -> Any:
-    if not isinstance(data, dict):
-        raise ProtocolError(ErrorCode.VALIDATION_ERROR, "Invalid message",
-                            errors=[{"type": "model_type", "loc": [], "msg": "expected a JSON object",
-                                     "input": repr(data)[:200]}])
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        raise ProtocolError(ErrorCode.VALIDATION_ERROR, "Invalid message",
-                            errors=validation_errors(e)) from None
+    guard = Guard(app, config.api_key, config.max_message_bytes)
+    guard.pool = pool  # for fastws.protocol_class
+    return guard
 
 
 async def _serve_session(websocket: WebSocket, session: Session, config: ServerConfig) -> None:
-    """One session's loop: one reply per request, in order; `close` ends it without one."""
+    """One session's loop on the ASGI route: one reply per request, in order; `close` ends it
+    without one."""
+    loop = asyncio.get_running_loop()
     while True:
         try:
             message = await asyncio.wait_for(websocket.receive(), timeout=config.idle_timeout_s)
@@ -278,70 +253,11 @@ async def _serve_session(websocket: WebSocket, session: Session, config: ServerC
         if message["type"] == "websocket.disconnect":
             return
         text = message.get("text")
-        if text is None:
-            raw = message.get("bytes") or b""
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                await websocket.send_text(ws_error(ErrorCode.INVALID_JSON, "Invalid JSON: not UTF-8"))
-                continue
-        if len(text) > config.max_message_bytes:
-            await websocket.send_text(ws_error(
-                ErrorCode.VALIDATION_ERROR, f"message larger than {config.max_message_bytes} bytes"))
-            continue
-        try:
-            reply = await _handle(session, text)
-        except ProtocolError as e:
-            await websocket.send_text(ws_error(e.code, e.message, **e.extra))
-            continue
+        replied = loop.create_future()
+        handle_message(session, text if text is not None else message.get("bytes") or b"",
+                       lambda reply: replied.done() or replied.set_result(reply))
+        reply = await replied
         if reply is None:  # close
             await websocket.close(code=1000)
             return
-        await websocket.send_text(reply)
-
-
-async def _handle(session: Session, text: str) -> str | None:
-    try:
-        message = orjson.loads(text)
-    except orjson.JSONDecodeError as e:
-        raise ProtocolError(ErrorCode.INVALID_JSON, f"Invalid JSON: {e}") from None
-    kind = message.get("type") if isinstance(message, dict) else None
-    action_id = _plain_step(message) if kind == "step" else None
-    if action_id is not None:  # the common case, already known valid: no model to build
-        return ws_message("observation", await session.step(action_id))
-    model = WS_MESSAGES.get(kind) if isinstance(kind, str) else None
-    if model is None:
-        raise ProtocolError(ErrorCode.UNKNOWN_TYPE,
-                            f"Unknown message type: {kind if isinstance(kind, str) else ''}")
-    request = _validate(model, message)
-    if kind == "reset":
-        req = _validate(ResetRequest, request.data)
-        return ws_message("observation", await session.reset(req.seed, req.episode_id))
-    if kind == "step":
-        action = _validate(AtariAction, request.data)
-        return ws_message("observation", await session.step(action.action_id))
-    if kind == "state":
-        return ws_message("state", session.state().model_dump())
-    if kind == "mcp":
-        return ws_message("mcp", mcp_error(request.data))
-    return None  # close
-
-
-_STEP_KEYS = frozenset({"type", "data"})
-_ACTION_KEYS = frozenset(AtariAction.model_fields)
-
-
-def _plain_step(message: dict) -> int | None:
-    """The action_id of a step message that AtariAction would accept as it is (an int id,
-    nothing else but known fields of the right types), else None: the models then decide."""
-    data = message.get("data")
-    if message.keys() != _STEP_KEYS or type(data) is not dict:
-        return None
-    action_id = data.get("action_id")
-    if type(action_id) is not int or not data.keys() <= _ACTION_KEYS or len(data) > 1 and not (
-            isinstance(data.get("game_name", ""), str)
-            and data.get("obs_type", "rgb") in ("rgb", "grayscale", "ram")
-            and type(data.get("full_action_space", False)) is bool
-            and type(data.get("metadata", {})) is dict):
-        return None
-    return action_id
+        await websocket.send_text(reply.decode())

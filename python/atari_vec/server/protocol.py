@@ -197,12 +197,12 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def ws_message(kind: str, data: Any) -> str:
-    """A WebSocket text frame: ``{"type": kind, "data": data}``."""
-    return dumps({"type": kind, "data": data}).decode()
+def ws_message(kind: str, data: Any) -> bytes:
+    """A WebSocket text frame's UTF-8 text: ``{"type": kind, "data": data}``."""
+    return dumps({"type": kind, "data": data})
 
 
-def ws_error(code: ErrorCode, message: str, **extra: Any) -> str:
+def ws_error(code: ErrorCode, message: str, **extra: Any) -> bytes:
     return ws_message("error", {"message": message, "code": code.value, **extra})
 
 

@@ -3,9 +3,10 @@ that batches every session's requests into per-env pool calls.
 
 Requests (any number of sessions) are collected in a list. The pump, a callback on the event
 loop, sends all that are waiting, steps in one ``send(actions, env_ids)`` and resets in one
-``send_reset(env_ids, seed)``, then receives one result (``batch_size=1``) and hands it to its
-session's future, and schedules itself again while results are out. Between two pumps the
-loop reads and writes sockets, so sessions that step at different moments share the pool
+``send_reset(env_ids, seed)``, then receives one result (``batch_size=1``) and calls its
+session's callback with it, and schedules itself again while results are out (callbacks, not
+futures: the WebSocket protocol in fastws.py replies from the callback, with no task switch).
+Between two pumps the loop reads and writes sockets, so sessions that step at different moments share the pool
 without waiting for each other. ``recv`` blocks the loop for at most about one step: the
 pool's caller runs queued tasks itself (the emulation of a lone session happens right there,
 with no thread hand-off), while the worker threads take the others in parallel. No Python
@@ -21,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Union
 
 import numpy as np
 
@@ -43,12 +45,16 @@ class Result:
     frame_number: int
 
 
+Outcome = Union[Result, Exception]
+Reply = Callable[[Union[dict, Exception]], None]
+
+
 @dataclasses.dataclass
 class _Request:
     slot: int
     kind: str  # "step" or "reset"
     arg: int  # the action, or the seed (-1: none)
-    future: asyncio.Future | None  # None: a slot's own reset before it is reused
+    done: Callable[[Outcome], None] | None  # None: a slot's own reset before it is reused
 
 
 class NativeSessions:
@@ -126,13 +132,12 @@ class NativeSessions:
     def recycle(self, slot: int) -> None:
         self._queue_request(_Request(slot, "reset", -1, None))
 
-    def submit(self, slot: int, kind: str, arg: int) -> asyncio.Future:
-        """Queue a step or reset of `slot`; the future gets its Result."""
+    def submit(self, slot: int, kind: str, arg: int, done: Callable[[Outcome], None]) -> None:
+        """Queue a step or reset of `slot`; `done` is called (on the loop) with its Result or
+        the error, exactly once."""
         if self._failed is not None:
             raise ProtocolError(ErrorCode.EXECUTION_ERROR, f"the environment pool failed: {self._failed}")
-        future = asyncio.get_running_loop().create_future()
-        self._queue_request(_Request(slot, kind, arg, future))
-        return future
+        self._queue_request(_Request(slot, kind, arg, done))
 
     def _queue_request(self, request: _Request) -> None:
         self._pending.append(request)
@@ -190,10 +195,10 @@ class NativeSessions:
         result = Result(obs[0].copy(), float(rew[0]), bool(term[0]), bool(trunc[0]),
                         int(info["lives"][0]), int(info["episode_frame_number"][0]),
                         int(info["frame_number"][0]))
-        if request.future is None:  # a recycled slot is fresh again
+        if request.done is None:  # a recycled slot is fresh again
             self._free.append(request.slot)
         else:
-            _settle(request.future, result)
+            request.done(result)
 
     def _send(self, batch: list[_Request]) -> None:
         """Queues the batch's steps and resets. A call the pool refuses queues nothing, so
@@ -217,17 +222,8 @@ class NativeSessions:
     @staticmethod
     def _fail_all(requests: list[_Request], error: Exception) -> None:
         for request in requests:
-            if request.future is not None:
-                _settle(request.future, error)
-
-
-def _settle(future: asyncio.Future, value: Any) -> None:
-    if future.done():  # cancelled: the client went away
-        return
-    if isinstance(value, Exception):
-        future.set_exception(value)
-    else:
-        future.set_result(value)
+            if request.done is not None:
+                request.done(error)
 
 
 class Session:
@@ -252,13 +248,20 @@ class Session:
             frameskip=c.frameskip,
         )
 
-    async def reset(self, seed: int | None = None, episode_id: str | None = None) -> dict[str, Any]:
-        result = await self._run("reset", -1 if seed is None else seed)
-        self.episode_id = episode_id or str(uuid.uuid4())
-        self.step_count = 0
-        return self._payload(result, 0.0)
+    # Each request calls `done` exactly once, from the event loop, with the reply's data (an
+    # observation payload) or a ProtocolError. What is wrong at once raises instead.
 
-    async def step(self, action_id: int) -> dict[str, Any]:
+    def reset(self, seed: int | None, episode_id: str | None, done: Reply) -> None:
+        def landed(outcome: Outcome) -> None:
+            if isinstance(outcome, Exception):
+                return done(outcome)
+            self.episode_id = episode_id or str(uuid.uuid4())
+            self.step_count = 0
+            done(self._payload(outcome, 0.0))
+
+        self._run("reset", -1 if seed is None else seed, landed)
+
+    def step(self, action_id: int, done: Reply) -> None:
         if not 0 <= action_id < self.pool.num_actions:
             raise ProtocolError(
                 ErrorCode.EXECUTION_ERROR,
@@ -269,36 +272,62 @@ class Session:
             # As the reference: after game over the emulator does not move; the step is
             # counted and reports the final screen, no reward, still done.
             self.step_count += 1
-            return self._payload(self.last, 0.0)
-        result = await self._run("step", action_id)
-        self.step_count += 1
-        return self._payload(result, result.reward)
+            return done(self._payload(self.last, 0.0))
 
-    async def _run(self, kind: str, arg: int) -> Result:
+        def landed(outcome: Outcome) -> None:
+            if isinstance(outcome, Exception):
+                return done(outcome)
+            self.step_count += 1
+            done(self._payload(outcome, outcome.reward))
+
+        self._run("step", action_id, landed)
+
+    async def areset(self, seed: int | None = None, episode_id: str | None = None) -> dict[str, Any]:
+        """`reset` for coroutines."""
+        return await _awaited(lambda done: self.reset(seed, episode_id, done))
+
+    async def astep(self, action_id: int) -> dict[str, Any]:
+        """`step` for coroutines."""
+        return await _awaited(lambda done: self.step(action_id, done))
+
+    def _run(self, kind: str, arg: int, landed: Callable[[Outcome], None]) -> None:
         if self.in_flight:
             raise ProtocolError(ErrorCode.EXECUTION_ERROR, "a request of this session is running")
-        future = self.pool.submit(self.slot, kind, arg)
-        self.in_flight = True
-        future.add_done_callback(self._landed)
-        try:
-            # Shielded: if the client goes away meanwhile, the result still lands (and is
-            # dropped), and only then is the slot recycled (_landed).
-            result = await asyncio.shield(future)
-        except Exception as e:
-            raise ProtocolError(ErrorCode.EXECUTION_ERROR, str(e)) from e
-        self.last = result
-        return result
 
-    def _landed(self, future: asyncio.Future) -> None:
-        self.in_flight = False
-        if not future.cancelled():
-            future.exception()  # retrieved here, so an unawaited failure is not logged
-        if self.release_after_result:
-            self.release_after_result = False
-            self.pool.recycle(self.slot)
+        def back(outcome: Outcome) -> None:
+            # Called even when the client went away meanwhile: only then is the slot recycled.
+            self.in_flight = False
+            if isinstance(outcome, Exception):
+                outcome = ProtocolError(ErrorCode.EXECUTION_ERROR, str(outcome))
+            else:
+                self.last = outcome
+            if self.release_after_result:
+                self.release_after_result = False
+                self.pool.recycle(self.slot)
+            landed(outcome)
+
+        self.pool.submit(self.slot, kind, arg, back)
+        self.in_flight = True
 
     def _payload(self, result: Result, reward: float) -> dict[str, Any]:
         return self.pool.encoder.payload(
             result.screen, reward, result.terminated or result.truncated, result.lives,
             result.episode_frame_number, result.frame_number,
         )
+
+
+def _awaited(start: Callable[[Reply], None]) -> asyncio.Future:
+    """A future of what `start` hands its callback. If the awaiting task is cancelled, the
+    request still completes (the session stays consistent) and its reply is dropped."""
+    future = asyncio.get_running_loop().create_future()
+
+    def settle(outcome: dict | Exception) -> None:
+        if future.done():
+            return
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+    start(settle)
+    return future
