@@ -156,13 +156,19 @@ def _client_main(config_json: str) -> int:
             self.last = 0.0
             self.rng = random.Random(cfg["seed"] * 1000 + index)
             self.failed = False
+            self.sent = 0.0  # when the request now out was sent (0: none)
 
         async def request(self, payload: str, full: bool) -> tuple[bool, int]:
             return parse(await self.round_trip(payload), full)
 
         async def round_trip(self, payload: str) -> Any:
+            # No wait_for per message (it costs the client a task per step, on the cores the
+            # servers use): the watchdog in main() closes a session that stalls.
+            self.sent = time.monotonic()
             await self.ws.send(payload)
-            return await asyncio.wait_for(self.ws.recv(), timeout)
+            reply = await self.ws.recv()
+            self.sent = 0.0
+            return reply
 
         async def open(self) -> None:
             try:
@@ -211,11 +217,9 @@ def _client_main(config_json: str) -> int:
                     if done:
                         await self.request('{"type":"reset","data":{}}', True)
                         self.resets += 1
-            except asyncio.TimeoutError:
-                note(f"session {self.index}: no reply within {timeout} s (step {self.steps})")
-                self.failed = True
             except Exception as e:  # noqa: BLE001
-                note(f"session {self.index} step {self.steps}: {type(e).__name__}: {e}")
+                if not self.failed:  # else the watchdog closed it and said why
+                    note(f"session {self.index} step {self.steps}: {type(e).__name__}: {e}")
                 self.failed = True
 
         async def close(self) -> None:
@@ -239,7 +243,20 @@ def _client_main(config_json: str) -> int:
         t0 = float(line.split()[1])
         await asyncio.sleep(max(0.0, t0 - time.monotonic()))
         c0 = time.process_time()
+
+        async def watchdog() -> None:
+            while True:
+                await asyncio.sleep(0.25)
+                now = time.monotonic()
+                for s in live:
+                    if s.sent and now - s.sent > timeout and not s.failed:
+                        note(f"session {s.index}: no reply within {timeout} s (step {s.steps})")
+                        s.failed = True
+                        await s.ws.close()  # its pending recv raises: the session ends
+
+        guard = asyncio.create_task(watchdog())
         await asyncio.gather(*(s.run(t0 + cfg["seconds"]) for s in live))
+        guard.cancel()
         cpu = time.process_time() - c0
         last = max((s.last for s in live), default=t0)
         await asyncio.gather(*(s.close() for s in sessions))
@@ -607,13 +624,14 @@ def describe(args: argparse.Namespace) -> list[str]:
     import atari_vec
 
     def venv_info() -> str:
-        code = ("from importlib.metadata import version as v; "
-                "print(v('openenv'), v('ale-py'), v('uvicorn'), v('websockets'))")
+        code = ("from importlib.metadata import version as v; import importlib.util as u; "
+                "print(v('openenv'), v('ale-py'), v('uvicorn'), v('websockets'), "
+                "v('uvloop') if u.find_spec('uvloop') else 'none')")
         out = subprocess.run([str(args.openenv_python), "-c", code], capture_output=True,
                              text=True, check=False)
         o = out.stdout.split()
-        return (f"openenv {o[0]}, ale-py {o[1]}, uvicorn {o[2]}, websockets {o[3]}" if len(o) == 4
-                else out.stderr.strip()[-200:])
+        return (f"openenv {o[0]}, ale-py {o[1]}, uvicorn {o[2]}, websockets {o[3]}, uvloop {o[4]}"
+                if len(o) == 5 else out.stderr.strip()[-200:])
 
     def git(*a: str, cwd: Path) -> str:
         out = subprocess.run(["git", *a], cwd=cwd, capture_output=True, text=True, check=False)
@@ -635,6 +653,12 @@ def describe(args: argparse.Namespace) -> list[str]:
         uv = uvicorn.__version__
     except ImportError:
         uv = "?"
+    try:
+        import uvloop
+
+        uv += f", uvloop {uvloop.__version__}"
+    except ImportError:
+        uv += ", uvloop none"
     cpus = len(os.sched_getaffinity(0))
     replies = ("decoded in full (orjson)" if args.decode == "full" else
                f"checked from their tail, 1 in {args.sample_every} decoded in full (orjson)")
@@ -643,7 +667,8 @@ def describe(args: argparse.Namespace) -> list[str]:
         (f"commit {commit}{dirty}, {dt.datetime.now().isoformat(timespec='seconds')}, "
          f"{platform.node()}, {cpus} CPUs, load average {os.getloadavg()[0]:.2f} at start"),
         (f"ours: atari_vec {atari_vec.__version__} installed in {installed.parent} (its server "
-         f"code {same_text} this checkout's), python {platform.python_version()}, uvicorn {uv}"),
+         f"code {same_text} this checkout's), python {platform.python_version()}, uvicorn {uv}; "
+         "sessions on its own WebSocket protocol (atari_vec/server/fastws.py)"),
         (f"reference: OpenEnv envs/atari_env from {args.openenv_envs} ({src_commit}); "
          f"venv {args.openenv_venv}: {venv_info()}"),
         (f"game {args.game}, obs {' '.join(args.obs_types)}, sessions "

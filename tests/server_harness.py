@@ -23,13 +23,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+TRANSPORTS = ("native", "asgi")
+
+
 @contextlib.contextmanager
-def serve(**config) -> Iterator[str]:
-    """A server in this process; yields its base URL ``http://127.0.0.1:<port>``."""
+def serve(transport: str = "native", **config) -> Iterator[str]:
+    """A server in this process, run as ``atari-vec-serve`` runs it; yields its base URL
+    ``http://127.0.0.1:<port>``. transport="asgi": sessions on the app's ASGI route under
+    uvicorn's own WebSocket stack (what any other ASGI server would run), not fastws.py."""
+    assert transport in TRANSPORTS, transport
     config.setdefault("port", free_port())
     cfg = ServerConfig(host="127.0.0.1", **config)
     app = create_app(cfg)
-    server = uvicorn.Server(uvicorn_config(app, cfg))
+    settings = uvicorn_config(app, cfg)
+    if transport == "asgi":
+        settings.ws = "auto"
+    server = uvicorn.Server(settings)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

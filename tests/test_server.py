@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 import websockets
-from server_harness import serve
+from server_harness import TRANSPORTS, serve
 from websockets.sync.client import connect
 
 ALL_ROUTES = [("GET", "/state"), ("POST", "/reset"), ("POST", "/step"), ("GET", "/metadata"),
@@ -45,9 +45,10 @@ def ask(ws, message) -> dict:
     return json.loads(ws.recv(timeout=30))
 
 
-@pytest.fixture(scope="module")
-def server():
-    with serve(game="pong", max_concurrent_envs=3, max_message_bytes=4096) as url:
+@pytest.fixture(scope="module", params=TRANSPORTS)
+def server(request):
+    """Both transports of sessions: fastws.py (what atari-vec-serve runs) and the ASGI route."""
+    with serve(request.param, game="pong", max_concurrent_envs=3, max_message_bytes=4096) as url:
         yield url
 
 
@@ -181,8 +182,9 @@ def test_seed_readme_curl_commands():
         assert body["observation"]["metadata"]["game_name"] == "breakout" and body["done"] is False
 
 
-def test_token_refuses_everyone_else():
-    with serve(game="pong", max_concurrent_envs=1, api_key="s3cret") as url:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_token_refuses_everyone_else(transport):
+    with serve(transport, game="pong", max_concurrent_envs=1, api_key="s3cret") as url:
         c = httpx.Client(base_url=url, timeout=30)
         assert c.get("/health").status_code == 200
         for method, path in ALL_ROUTES:
@@ -221,8 +223,9 @@ def test_capacity_and_freed_slots(server):
             assert step["data"]["observation"]["episode_frame_number"] == 4
 
 
-def test_idle_sessions_are_closed():
-    with serve(game="pong", max_concurrent_envs=1, idle_timeout_s=0.5) as url:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_idle_sessions_are_closed(transport):
+    with serve(transport, game="pong", max_concurrent_envs=1, idle_timeout_s=0.5) as url:
         with connect(ws_url(url)) as ws:
             ask(ws, {"type": "reset"})
             with pytest.raises(websockets.ConnectionClosed):

@@ -1,0 +1,209 @@
+"""The sessions' lean WebSocket protocol (atari_vec/server/fastws.py) at the frame level, on a
+raw socket: the handshake and its refusals, fragments, ping/pong, binary messages, pipelined
+requests (past the point where the server stops reading), the closing handshake, and every
+protocol violation closing with its RFC 6455 code while other sessions go on."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import socket
+import struct
+import threading
+import time
+
+import pytest
+from server_harness import serve
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class Raw:
+    """A WebSocket client written out by hand, so that it can also break the rules."""
+
+    def __init__(self, url: str, path: str = "/ws", version: str = "13", key: str | None = None,
+                 method: str = "GET", extra: str = ""):
+        host, port = url.removeprefix("http://").split(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=30)
+        self.key = key if key is not None else base64.b64encode(os.urandom(16)).decode()
+        request = (f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                   f"Connection: Upgrade\r\nSec-WebSocket-Version: {version}\r\n"
+                   + (f"Sec-WebSocket-Key: {self.key}\r\n" if self.key else "") + extra + "\r\n")
+        self.sock.sendall(request.encode())
+        self.buf = b""
+        head = self._until(b"\r\n\r\n")
+        self.status = int(head.split(b" ")[1])
+        self.headers = {k.strip().lower(): v.strip() for k, _, v in
+                        (line.decode().partition(":") for line in head.split(b"\r\n")[1:])}
+
+    def _until(self, marker: bytes) -> bytes:
+        while marker not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError(self.buf)
+            self.buf += chunk
+        head, _, self.buf = self.buf.partition(marker)
+        return head
+
+    def _exactly(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError(self.buf)
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def send(self, opcode: int, payload: bytes = b"", fin: bool = True, mask: bool = True,
+             rsv: int = 0) -> None:
+        n = len(payload)
+        b0 = (0x80 if fin else 0) | rsv << 4 | opcode
+        if n < 126:
+            head = struct.pack("!BB", b0, (0x80 if mask else 0) | n)
+        elif n < 65536:
+            head = struct.pack("!BBH", b0, (0x80 if mask else 0) | 126, n)
+        else:
+            head = struct.pack("!BBQ", b0, (0x80 if mask else 0) | 127, n)
+        if mask:
+            key = os.urandom(4)
+            payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+            head += key
+        self.sock.sendall(head + payload)
+
+    def text(self, message) -> None:
+        self.send(0x1, (message if isinstance(message, str) else json.dumps(message)).encode())
+
+    def frame(self) -> tuple[bool, int, bytes]:
+        b0, b1 = self._exactly(2)
+        assert not b1 & 0x80, "server frames are not masked"
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", self._exactly(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", self._exactly(8))[0]
+        return bool(b0 & 0x80), b0 & 0x0F, self._exactly(n)
+
+    def reply(self) -> dict:
+        fin, opcode, payload = self.frame()
+        assert (fin, opcode) == (True, 0x1), (fin, opcode, payload[:200])
+        return json.loads(payload)
+
+    def close_code(self) -> int:
+        """The code of the server's close frame; then the server closes the connection."""
+        while True:
+            _, opcode, payload = self.frame()
+            if opcode == 0x8:
+                break
+        self.send(0x8, payload[:2])
+        assert self.sock.recv(1) == b"", "the server closes the TCP connection after closing"
+        return struct.unpack("!H", payload[:2])[0]
+
+
+@pytest.fixture(scope="module")
+def server():
+    with serve("native", game="pong", obs_type="ram", max_concurrent_envs=3,
+               max_message_bytes=4096) as url:
+        yield url
+
+
+def test_handshake_accept_and_refusals(server):
+    ws = Raw(server)
+    assert ws.status == 101 and ws.headers["upgrade"].lower() == "websocket"
+    expected = base64.b64encode(hashlib.sha1(ws.key.encode() + GUID).digest()).decode()
+    assert ws.headers["sec-websocket-accept"] == expected
+    assert "sec-websocket-extensions" not in ws.headers  # deflate offers are declined
+    ws.text({"type": "reset"})
+    assert ws.reply()["type"] == "observation"
+    assert Raw(server, path="/nowhere").status == 404
+    assert Raw(server, key="").status == 400
+    assert Raw(server, key="c2hvcnQ=").status == 400  # not 16 bytes
+    refused = Raw(server, version="8")
+    assert refused.status == 426 and refused.headers["sec-websocket-version"] == "13"
+    assert Raw(server, extra="Sec-WebSocket-Extensions: permessage-deflate\r\n").status == 101
+
+
+def test_fragments_ping_binary_and_close(server):
+    ws = Raw(server)
+    message = json.dumps({"type": "reset", "data": {"seed": 3}}).encode()
+    ws.send(0x1, message[:5], fin=False)
+    ws.send(0x9, b"are you there")  # a control frame between fragments
+    ws.send(0x0, message[5:12], fin=False)
+    ws.send(0x0, message[12:])
+    assert ws.frame() == (True, 0xA, b"are you there")
+    first = ws.reply()
+    assert first["type"] == "observation" and first["data"]["reward"] == 0.0
+    ws.send(0x2, message)  # a binary frame holding JSON is a request too
+    assert ws.reply()["data"]["observation"]["screen"] == first["data"]["observation"]["screen"]
+    ws.send(0x8, struct.pack("!H", 1000) + b"bye")
+    assert ws.frame() == (True, 0x8, struct.pack("!H", 1000))
+    assert ws.sock.recv(1) == b""
+
+
+def test_pipelined_requests_are_answered_in_order(server):
+    """2,000 steps sent before reading one reply: the server stops reading while its inbox is
+    full and the socket's buffers fill up, then answers every one, in order."""
+    ws = Raw(server)
+    ws.text({"type": "reset", "data": {"seed": 1}})
+    ws.reply()
+    n = 2000
+    batch = b"".join(_masked_text(json.dumps({"type": "step", "data": {"action_id": i % 6}}))
+                     for i in range(n))
+    sender = threading.Thread(target=ws.sock.sendall, args=(batch,))  # may block: replies wait
+    sender.start()
+    time.sleep(0.5)  # not needed for correctness: lets the requests pile up before reading
+    frames = [ws.reply()["data"]["observation"]["episode_frame_number"] for _ in range(n)]
+    sender.join(timeout=30)
+    done_at = next((i for i in range(1, n) if frames[i] == frames[i - 1]), n)
+    assert frames[:done_at] == [4 * (i + 1) for i in range(done_at)]
+    ws.text({"type": "state"})
+    assert ws.reply()["data"]["step_count"] == n
+
+
+def _masked_text(text: str) -> bytes:
+    payload = text.encode()
+    key = os.urandom(4)
+    assert len(payload) < 126
+    return (struct.pack("!BB", 0x81, 0x80 | len(payload)) + key
+            + bytes(b ^ key[i % 4] for i, b in enumerate(payload)))
+
+
+@pytest.mark.parametrize("violation, code", [
+    ("unmasked", 1002), ("reserved bits", 1002), ("unknown opcode", 1002),
+    ("continuation first", 1002), ("long ping", 1002), ("fragmented ping", 1002),
+    ("new message inside fragments", 1002), ("bad close code", 1002),
+    ("text not UTF-8", 1007), ("too large", 1009), ("too large in fragments", 1009),
+])
+def test_violations_close_with_their_code_and_others_go_on(server, violation, code):
+    other = Raw(server)
+    other.text({"type": "reset", "data": {"seed": 2}})
+    other.reply()
+    ws = Raw(server)
+    if violation == "unmasked":
+        ws.send(0x1, b'{"type":"state"}', mask=False)
+    elif violation == "reserved bits":
+        ws.send(0x1, b'{"type":"state"}', rsv=4)
+    elif violation == "unknown opcode":
+        ws.send(0x3, b"x")
+    elif violation == "continuation first":
+        ws.send(0x0, b'{"type":"state"}')
+    elif violation == "long ping":
+        ws.send(0x9, b"x" * 126)
+    elif violation == "fragmented ping":
+        ws.send(0x9, b"x", fin=False)
+    elif violation == "new message inside fragments":
+        ws.send(0x1, b'{"type":', fin=False)
+        ws.send(0x1, b'{"type":"state"}')
+    elif violation == "bad close code":
+        ws.send(0x8, struct.pack("!H", 1005))
+    elif violation == "text not UTF-8":
+        ws.send(0x1, b'{"type":"\xff"}')
+    elif violation == "too large":
+        ws.send(0x1, b" " * 5000)  # over max_message_bytes=4096
+    elif violation == "too large in fragments":
+        for _ in range(5):
+            ws.send(0x1 if _ == 0 else 0x0, b" " * 1000, fin=False)
+    assert ws.close_code() == code
+    other.text({"type": "step", "data": {"action_id": 1}})
+    assert other.reply()["data"]["observation"]["episode_frame_number"] == 4
