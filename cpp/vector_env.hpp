@@ -623,8 +623,12 @@ inline bool BasicVectorEnv<Env>::wait_plan(std::chrono::milliseconds timeout) {
     // (Ctrl-C) in time; a task it leaves unfinished goes back to the queue.
     const auto until = std::chrono::steady_clock::now() + timeout;
     Task task;
-    while (std::chrono::steady_clock::now() < until && queue_->try_pop(task)) {
+    while (queue_->try_pop(task)) {
       run_plan(task.env_id, until);  // only plan tasks are queued during a plan
+      // Out of time, and the task may be back in the queue: return to the caller's checks
+      // now. Waiting here would leave this CPU idle while that task waits for a worker
+      // (a long call lost about a third of a core to it).
+      if (std::chrono::steady_clock::now() >= until) return plan_->wait(std::chrono::milliseconds(0));
     }
   }
   return plan_->wait(timeout);
