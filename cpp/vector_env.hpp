@@ -607,13 +607,17 @@ inline void BasicVectorEnv<Env>::start_plan(PlanJob& job) {
   for (int e = 0; e < num_envs(); ++e) own_unshown_[static_cast<std::size_t>(e)] = ahead_.settle_idle(e);
   job.next.store(0, std::memory_order_relaxed);
   job.stop.store(false, std::memory_order_relaxed);
-  job.tasks_left = num_envs();
+  // One plan task per thread that can run one (the workers and the caller), not per env: any
+  // env runs any walker, and every task costs a save and a restore of its env's own state.
+  const int64_t threads = static_cast<int64_t>(workers_.size()) + (caller_runs_tasks_ ? 1 : 0);
+  const int tasks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({num_envs(), threads, job.count})));
+  job.tasks_left = tasks;
   {
     std::lock_guard<std::mutex> lock(plan_mutex_);
     plan_ = &job;
   }
-  for (int e = 0; e < num_envs(); ++e) task_scratch_[static_cast<std::size_t>(e)] = Task{e, TaskKind::kPlan};
-  queue_->push_bulk(task_scratch_.data(), static_cast<std::size_t>(num_envs()));
+  for (int e = 0; e < tasks; ++e) task_scratch_[static_cast<std::size_t>(e)] = Task{e, TaskKind::kPlan};
+  queue_->push_bulk(task_scratch_.data(), static_cast<std::size_t>(tasks));
 }
 
 template <class Env>
