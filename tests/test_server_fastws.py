@@ -162,11 +162,7 @@ def test_pipelined_requests_are_answered_in_order(server):
 
 
 def _masked_text(text: str) -> bytes:
-    payload = text.encode()
-    key = os.urandom(4)
-    assert len(payload) < 126
-    return (struct.pack("!BB", 0x81, 0x80 | len(payload)) + key
-            + bytes(b ^ key[i % 4] for i, b in enumerate(payload)))
+    return _masked(0x1, text.encode())
 
 
 @pytest.mark.parametrize("violation, code", [
@@ -207,3 +203,52 @@ def test_violations_close_with_their_code_and_others_go_on(server, violation, co
     assert ws.close_code() == code
     other.text({"type": "step", "data": {"action_id": 1}})
     assert other.reply()["data"]["observation"]["episode_frame_number"] == 4
+
+
+def test_close_codes_a_client_may_send_are_echoed(server):
+    for code in (1000, 1001, 1012, 1014, 3000, 4999):
+        ws = Raw(server)
+        ws.send(0x8, struct.pack("!H", code))
+        assert ws.frame() == (True, 0x8, struct.pack("!H", code)), code
+        assert ws.sock.recv(1) == b""
+
+
+def test_a_key_outside_ascii_is_refused_with_400(server):
+    assert Raw(server, key="\u00e9" * 24).status == 400
+
+
+def test_endless_empty_fragments_are_refused(server):
+    ws = Raw(server)
+    ws.send(0x1, b"", fin=False)
+    ws.sock.sendall(b"".join(_masked(0x0, b"", fin=False) for _ in range(2000)))
+    assert ws.close_code() == 1009
+
+
+def test_an_input_that_breaks_the_handler_fails_alone(server):
+    """A reset whose data nests 1,020 lists deep (the JSON parser takes it; showing it in the
+    error once recursed past Python's limit), sent right behind a step: both get a reply,
+    and this session and the others go on (the pool is not taken for failed)."""
+    other = Raw(server)
+    other.text({"type": "reset", "data": {"seed": 4}})
+    other.reply()
+    ws = Raw(server)
+    ws.text({"type": "reset", "data": {"seed": 4}})
+    ws.reply()
+    deep = '{"type":"reset","data":' + "[" * 1020 + "]" * 1020 + "}"
+    ws.sock.sendall(_masked(0x1, b'{"type":"step","data":{"action_id":0}}') + _masked(0x1, deep.encode()))
+    assert ws.reply()["type"] == "observation"
+    error = ws.reply()
+    assert error["type"] == "error" and error["data"]["code"] == "VALIDATION_ERROR", error
+    ws.text({"type": "step", "data": {"action_id": 0}})
+    assert ws.reply()["data"]["observation"]["episode_frame_number"] == 8
+    other.text({"type": "step", "data": {"action_id": 0}})
+    assert other.reply()["type"] == "observation"
+
+
+def _masked(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    key = os.urandom(4)
+    n = len(payload)
+    b0 = (0x80 if fin else 0) | opcode
+    head = (struct.pack("!BB", b0, 0x80 | n) if n < 126 else struct.pack("!BBH", b0, 0x80 | 126, n)
+            if n < 65536 else struct.pack("!BBQ", b0, 0x80 | 127, n))
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))

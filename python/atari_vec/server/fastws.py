@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import collections
 import hashlib
+import logging
 from typing import Any
 
 from .handling import capacity_error, handle_message, token_allowed
@@ -33,8 +33,12 @@ from .sessions import NativeSessions, Session
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _MAX_HEAD = 64 * 1024  # request line and headers
 _INBOX_HIGH = 16  # messages waiting for their turn before reading pauses
+_MAX_FRAGMENTS = 1024  # frames of one message (empty ones would otherwise add up unchecked)
 _CLOSE_WAIT_S = 5.0  # for the client's close frame after ours
 _CONNECTING, _OPEN, _CLOSING, _CLOSED = range(4)
+# Close codes a peer may send (RFC 6455 7.4, and the IANA registry's 1012-1014).
+_VALID_CLOSE = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014))
+log = logging.getLogger("atari_vec.server")
 
 
 def protocol_class(pool: NativeSessions) -> type[SessionProtocol]:
@@ -100,32 +104,55 @@ class SessionProtocol(asyncio.Protocol):
         if self.timer is not None:
             self.timer.cancel()
         self.inbox.clear()
-        if self.session is not None:
-            self.pool.release(self.session)  # a request still in the pool is dropped there
-            self.session = None
+        self._end_session()
 
     def shutdown(self) -> None:
         """uvicorn, when the server stops."""
         if self.state == _OPEN:
             self._close(1012, "server shutting down")
-        elif self.state == _CONNECTING:
-            self.transport.close()
+        elif self.state != _CLOSING:  # CLOSING: its close-wait timer ends it
+            self.state = _CLOSED
+            self.transport.abort()
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self._flow()
 
     def resume_writing(self) -> None:
         self.write_paused = False
         self._dispatch()
+        self._flow()
+
+    def _flow(self) -> None:
+        """Reading pauses while replies cannot be written (a client that does not read, and
+        pings: their pongs would pile up) or while requests wait in the inbox; it resumes
+        when both have drained."""
+        if self.state == _CLOSED:
+            return
+        if self.write_paused or len(self.inbox) >= _INBOX_HIGH:
+            if not self.read_paused:
+                self.read_paused = True
+                self.transport.pause_reading()
+        elif self.read_paused and len(self.inbox) < _INBOX_HIGH // 2:
+            self.read_paused = False
+            self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         if self.state == _CLOSED:
             return
         self.buf += data
-        if self.state == _CONNECTING:
-            self._handshake()
-        else:
-            self._read_frames()
+        try:
+            if self.state == _CONNECTING:
+                self._handshake()
+            else:
+                self._read_frames()
+        except Exception:  # noqa: BLE001 - a bug must cost this connection only, cleanly
+            log.exception("WebSocket connection failed")
+            if self.state == _OPEN:
+                self._close(1011, "internal error")
+            else:
+                self.state = _CLOSED
+                self.transport.abort()
 
     # -- the opening handshake ----------------------------------------------------------------
 
@@ -167,7 +194,7 @@ class SessionProtocol(asyncio.Protocol):
         key = fields.get(b"sec-websocket-key", [""])
         try:
             valid_key = len(key) == 1 and len(base64.b64decode(key[0], validate=True)) == 16
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or characters outside ASCII
             valid_key = False
         if not valid_key:
             return self._refuse(400, "missing or malformed Sec-WebSocket-Key")
@@ -261,6 +288,8 @@ class SessionProtocol(asyncio.Protocol):
             self.fragments.append(payload)
             self.fragment_size += len(payload)
             if not fin:
+                if len(self.fragments) > _MAX_FRAGMENTS:
+                    return self._close(1009, f"message in more than {_MAX_FRAGMENTS} frames")
                 return
             payload, opcode = b"".join(self.fragments), self.fragment_opcode
             self.fragments = None
@@ -284,9 +313,7 @@ class SessionProtocol(asyncio.Protocol):
             message = payload
         self.last_seen = self.loop.time()
         self.inbox.append(message)
-        if len(self.inbox) >= _INBOX_HIGH and not self.read_paused:
-            self.read_paused = True
-            self.transport.pause_reading()
+        self._flow()
         self._dispatch()
 
     def _on_close(self, payload: bytes) -> None:
@@ -299,8 +326,7 @@ class SessionProtocol(asyncio.Protocol):
             code = int.from_bytes(payload[:2], "big")
             try:
                 payload[2:].decode("utf-8")
-                valid = code >= 3000 and code < 5000 or code in (1000, 1001, 1002, 1003, 1007,
-                                                                  1008, 1009, 1010, 1011)
+                valid = 3000 <= code < 5000 or code in _VALID_CLOSE
             except UnicodeDecodeError:
                 valid = False
             if not valid:
@@ -308,8 +334,12 @@ class SessionProtocol(asyncio.Protocol):
         elif payload:
             return self._close(1002, "invalid close frame")
         self._send(0x8, code.to_bytes(2, "big") if payload else b"")
+        self._end_session()
         self.state = _CLOSED
         self.transport.close()
+        # close() waits for the write buffer to drain: a client that stops reading would
+        # hold the connection forever.
+        self._set_timer(_CLOSE_WAIT_S, self.transport.abort)
 
     # -- requests and replies ---------------------------------------------------------------------
 
@@ -325,9 +355,7 @@ class SessionProtocol(asyncio.Protocol):
                 handle_message(self.session, self.inbox.popleft(), self._reply)
         finally:
             self.dispatching = False
-        if self.read_paused and len(self.inbox) < _INBOX_HIGH // 2 and self.state == _OPEN:
-            self.read_paused = False
-            self.transport.resume_reading()
+        self._flow()
 
     def _reply(self, reply: bytes | None) -> None:
         self.busy = False
@@ -355,15 +383,24 @@ class SessionProtocol(asyncio.Protocol):
         self._send(0x8, code.to_bytes(2, "big") + reason.encode()[:120])
         self.state = _CLOSING
         self.inbox.clear()
-        if self.read_paused:
+        self._end_session()  # its slot is free now (a request still out is dropped there)
+        if self.read_paused:  # the client's close frame must be read
             self.read_paused = False
             self.transport.resume_reading()
+        self._set_timer(_CLOSE_WAIT_S, self.transport.abort)
+
+    def _set_timer(self, delay: float, callback: Any) -> None:
         if self.timer is not None:
             self.timer.cancel()
-        self.timer = self.loop.call_later(_CLOSE_WAIT_S, self.transport.abort)
+        self.timer = self.loop.call_later(delay, callback)
+
+    def _end_session(self) -> None:
+        if self.session is not None:
+            self.pool.release(self.session)
+            self.session = None
 
     def _arm_idle_timer(self, delay: float) -> None:
-        self.timer = self.loop.call_later(delay, self._idle_check)
+        self._set_timer(delay, self._idle_check)
 
     def _idle_check(self) -> None:
         if self.state != _OPEN:

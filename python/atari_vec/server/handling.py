@@ -10,6 +10,7 @@ through it: a request that fails is answered with an error message and the sessi
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 
 from .protocol import (
     WS_MESSAGES,
+    short_repr,
     AtariAction,
     ErrorCode,
     ProtocolError,
@@ -31,6 +33,7 @@ from .protocol import (
 from .sessions import NativeSessions, Session
 
 OPEN_PATHS = ("/health",)
+log = logging.getLogger("atari_vec.server")
 
 ReplyTo = Callable[[bytes | None], None]
 
@@ -62,7 +65,7 @@ def validate(model: Any, data: Any) -> Any:
     if not isinstance(data, dict):
         raise ProtocolError(ErrorCode.VALIDATION_ERROR, "Invalid message",
                             errors=[{"type": "model_type", "loc": [], "msg": "expected a JSON object",
-                                     "input": repr(data)[:200]}])
+                                     "input": short_repr(data)}])
     try:
         return model.model_validate(data)
     except ValidationError as e:
@@ -72,23 +75,45 @@ def validate(model: Any, data: Any) -> Any:
 
 def handle_message(session: Session, message: str | bytes, reply: ReplyTo) -> None:
     """Answers one WebSocket message (a text frame's str, a binary frame's bytes): calls
-    `reply` exactly once, with the reply frame's text or None for ``close``."""
-    def landed(outcome: dict | Exception) -> None:
-        if isinstance(outcome, ProtocolError):
-            reply(ws_error(outcome.code, outcome.message, **outcome.extra))
-        elif isinstance(outcome, Exception):
-            reply(ws_error(ErrorCode.EXECUTION_ERROR, str(outcome)))
-        else:
-            reply(ws_message("observation", outcome))
+    `reply` exactly once, with the reply frame's text or None for ``close``. Raises nothing:
+    whatever goes wrong is an error reply (and is logged if it is not the client's fault)."""
+    replied = False
+
+    def once(text: bytes | None) -> None:
+        nonlocal replied
+        if not replied:
+            replied = True
+            reply(text)
+
+    def answer(outcome: dict | Exception) -> None:
+        try:
+            if isinstance(outcome, ProtocolError):
+                once(ws_error(outcome.code, outcome.message, **outcome.extra))
+            elif isinstance(outcome, Exception):
+                once(ws_error(ErrorCode.EXECUTION_ERROR, str(outcome)))
+            else:
+                once(ws_message("observation", outcome))
+        except Exception as e:  # noqa: BLE001 - never into the pool's callback
+            _internal_error(e, once)
 
     try:
-        _dispatch(session, message, reply, landed)
+        _dispatch(session, message, once, answer)
     except ProtocolError as e:
-        reply(ws_error(e.code, e.message, **e.extra))
+        once(ws_error(e.code, e.message, **e.extra))
+    except Exception as e:  # noqa: BLE001 - a bug or a hostile input: this request fails alone
+        _internal_error(e, once)
+
+
+def _internal_error(error: Exception, once: ReplyTo) -> None:
+    log.error("a WebSocket request failed", exc_info=error)
+    try:
+        once(ws_error(ErrorCode.EXECUTION_ERROR, f"internal error ({type(error).__name__})"))
+    except Exception:  # noqa: BLE001 - the transport is gone; nothing more to tell
+        log.error("and its error reply could not be sent", exc_info=True)
 
 
 def _dispatch(session: Session, message: str | bytes, reply: ReplyTo,
-              landed: Callable[[dict | Exception], None]) -> None:
+              answer: Callable[[dict | Exception], None]) -> None:
     limit = session.pool.config.max_message_bytes
     if len(message) > limit:
         raise ProtocolError(ErrorCode.VALIDATION_ERROR, f"message larger than {limit} bytes")
@@ -104,7 +129,7 @@ def _dispatch(session: Session, message: str | bytes, reply: ReplyTo,
     kind = parsed.get("type") if isinstance(parsed, dict) else None
     action_id = _plain_step(parsed) if kind == "step" else None
     if action_id is not None:  # the common case, already known valid: no model to build
-        return session.step(action_id, landed)
+        return session.step(action_id, answer)
     model = WS_MESSAGES.get(kind) if isinstance(kind, str) else None
     if model is None:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE,
@@ -112,9 +137,9 @@ def _dispatch(session: Session, message: str | bytes, reply: ReplyTo,
     request = validate(model, parsed)
     if kind == "reset":
         req = validate(ResetRequest, request.data)
-        return session.reset(req.seed, req.episode_id, landed)
+        return session.reset(req.seed, req.episode_id, answer)
     if kind == "step":
-        return session.step(validate(AtariAction, request.data).action_id, landed)
+        return session.step(validate(AtariAction, request.data).action_id, answer)
     if kind == "state":
         return reply(ws_message("state", session.state().model_dump()))
     if kind == "mcp":

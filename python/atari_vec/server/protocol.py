@@ -10,6 +10,7 @@ with orjson, which writes a NumPy screen as a JSON list without a Python int per
 from __future__ import annotations
 
 import enum
+import reprlib
 from typing import Any, Literal
 
 import numpy as np
@@ -151,12 +152,23 @@ def schema() -> dict[str, Any]:
     }
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 4
+_REPR.maxstring = _REPR.maxother = 200
+
+
+def short_repr(value: Any) -> str:
+    """A client's input shown in an error: at most 200 characters and 4 levels of nesting
+    (a plain repr of a deeply nested list recurses past Python's limit)."""
+    return _REPR.repr(value)[:200]
+
+
 def validation_errors(e: Any) -> list[dict[str, Any]]:
     """A pydantic ValidationError's entries, as JSON-safe dicts (inputs shown as text)."""
     out = []
     for err in e.errors(include_url=False):
         entry = {k: v for k, v in err.items() if k not in ("ctx", "input")}
-        entry["input"] = repr(err.get("input"))[:200]
+        entry["input"] = short_repr(err.get("input"))
         out.append(entry)
     return out
 

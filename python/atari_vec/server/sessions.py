@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any, Union
@@ -30,6 +31,9 @@ import numpy as np
 from ..registration import make_raw_vec
 from .config import ServerConfig
 from .protocol import AtariState, ErrorCode, ObservationEncoder, ProtocolError
+
+
+log = logging.getLogger("atari_vec.server")
 
 
 @dataclasses.dataclass
@@ -146,9 +150,10 @@ class NativeSessions:
             (self._loop or asyncio.get_running_loop()).call_soon(self._pump)
 
     def close(self) -> None:
-        """Fails what is still out, and closes the pool."""
-        self._fail_all(list(self._waiting.values()) + self._pending,
-                       RuntimeError("the server is shutting down"))
+        """Fails what is still out, and closes the pool. Requests made from those failures'
+        callbacks fail at once (submit raises)."""
+        self._failed = RuntimeError("the server is shutting down")
+        self._fail_all(list(self._waiting.values()) + self._pending, self._failed)
         self._waiting.clear()
         self._pending.clear()
         self.env.close()
@@ -198,24 +203,30 @@ class NativeSessions:
         if request.done is None:  # a recycled slot is fresh again
             self._free.append(request.slot)
         else:
-            request.done(result)
+            _call(request.done, result)
 
     def _send(self, batch: list[_Request]) -> None:
         """Queues the batch's steps and resets. A call the pool refuses queues nothing, so
         only its own requests fail (the session layer checks first; this is a safety net)."""
-        for kind in ("step", "reset"):
-            group = [r for r in batch if r.kind == kind]
+        groups = [[r for r in batch if r.kind == kind] for kind in ("step", "reset")]
+        for i, group in enumerate(groups):
             if not group:
                 continue
             slots = np.array([r.slot for r in group], dtype=np.int32)
             try:
-                if kind == "step":
+                if group[0].kind == "step":
                     self.env.send(np.array([r.arg for r in group], dtype=np.int32), slots)
                 else:
                     self.env.send_reset(slots, seed=[None if r.arg < 0 else r.arg for r in group])
             except (ValueError, TypeError) as e:
                 self._fail_all(group, e)
                 continue
+            except Exception as e:
+                # The pool itself failed: this group and the ones not sent yet fail with it
+                # here (they are in neither list the pump fails).
+                for rest in groups[i:]:
+                    self._fail_all(rest, e)
+                raise
             for r in group:
                 self._waiting[r.slot] = r
 
@@ -223,7 +234,16 @@ class NativeSessions:
     def _fail_all(requests: list[_Request], error: Exception) -> None:
         for request in requests:
             if request.done is not None:
-                request.done(error)
+                _call(request.done, error)
+
+
+def _call(done: Callable[[Outcome], None], outcome: Outcome) -> None:
+    """A request's callback. What it raises is its session's problem, logged here: it must
+    not reach the pump, which would take it for the pool failing every session."""
+    try:
+        done(outcome)
+    except Exception:  # noqa: BLE001
+        log.exception("a session's result callback failed")
 
 
 class Session:
