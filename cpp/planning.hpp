@@ -66,16 +66,18 @@ struct PlanJob {
     }
     stop.store(true, std::memory_order_relaxed);
   }
-  // Any worker, once per task at its end; the last one wakes the caller.
+  // Any worker, once per task at its end; the last one wakes the caller. close() may have
+  // set tasks_left to 0 already (the queued tasks will never run) while the caller thread
+  // was running one of them: that task still ends here, below zero.
   void task_done() {
     std::lock_guard<std::mutex> lock(mutex);
-    if (--tasks_left == 0) finished.notify_all();
+    if (--tasks_left <= 0) finished.notify_all();
   }
   // Caller thread: true once every task has ended (waits up to `timeout`).
   template <class Duration>
   bool wait(Duration timeout) {
     std::unique_lock<std::mutex> lock(mutex);
-    return finished.wait_for(lock, timeout, [this] { return tasks_left == 0; });
+    return finished.wait_for(lock, timeout, [this] { return tasks_left <= 0; });
   }
   // Caller thread, after wait() returned true: rethrows the first error, saying which walker.
   void rethrow() {
