@@ -17,7 +17,9 @@ Then:
 
 The settings are those of benchmarks/throughput.py (frameskip 4, 84x84 gray, stack 4, up to 30
 no-ops, fire reset, reward clipping, random actions), synchronous, or with --batch-size an
-async batch.
+async batch. With --emulator each build's bare emulator is timed instead, one thread
+(`atari_vec._bench.emulator_limit`, one random action held for 4 frames): how one ALE patch
+is measured (install the build without it with --target, then the one with it).
 """
 
 from __future__ import annotations
@@ -36,8 +38,21 @@ _CHILD = "--child"
 
 
 def child(game: str, num_envs: int, batch_size: int, seconds: float, seed: int) -> None:
-    """Runs in the subprocess: time one build's stepping, print a JSON line."""
+    """Runs in the subprocess: time one build's stepping (num_envs 0: its bare emulator, one
+    thread), print a JSON line."""
     import atari_vec
+
+    if num_envs == 0:
+        from ale_py import roms
+
+        from atari_vec._bench import emulator_limit
+
+        rom = str(roms.get_rom_path(game))
+        done, elapsed = emulator_limit(rom, 1, 1, FRAMESKIP * 500)  # a first estimate
+        frames = max(FRAMESKIP, int(done / elapsed * seconds) // FRAMESKIP * FRAMESKIP)
+        done, elapsed = emulator_limit(rom, 1, 1, frames)
+        print(json.dumps({"file": atari_vec.__file__, "frames_per_s": done / elapsed}))
+        return
 
     env = atari_vec.AtariVectorEnv(game, num_envs, batch_size=batch_size, **ALE_KWARGS)
     b = env.batch_size
@@ -58,7 +73,8 @@ def child(game: str, num_envs: int, batch_size: int, seconds: float, seed: int) 
 
 
 def measure(site: str, game: str, args: argparse.Namespace, seed: int) -> float:
-    cmd = [sys.executable, __file__, _CHILD, game, str(args.num_envs), str(args.batch_size),
+    cmd = [sys.executable, __file__, _CHILD, game, str(0 if args.emulator else args.num_envs),
+           str(args.batch_size),
            str(args.seconds), str(seed)]
     env = {"PYTHONPATH": site, "PATH": "/usr/bin:/bin"}
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True, timeout=300)
@@ -77,12 +93,15 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=0, help="0: synchronous")
     p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--emulator", action="store_true", help="time the bare emulator, one thread")
     args = p.parse_args()
     for site in (args.a, args.b):
         if not (Path(site) / "atari_vec").is_dir():
             p.error(f"{site} holds no atari_vec package")
-    print(f"A = {args.a}\nB = {args.b}\n{args.num_envs} envs, batch {args.batch_size or 'all'}, "
-          f"{args.rounds} rounds of {args.seconds} s, order alternating per round\n")
+    what = ("bare emulator, one thread" if args.emulator else
+            f"{args.num_envs} envs, batch {args.batch_size or 'all'}")
+    print(f"A = {args.a}\nB = {args.b}\n{what}, {args.rounds} rounds of {args.seconds} s, "
+          "order alternating per round, fresh processes\n")
     print("| game | A frames/s (median) | B frames/s (median) | B / A (median of rounds) | "
           "B / A per round |")
     print("|---|---|---|---|---|")

@@ -33,7 +33,7 @@ from .protocol import (
     mcp_error,
     schema,
 )
-from .sessions import NativeSessions, Session
+from .sessions import NativeSessions, Session, awaited
 
 WEB_DIR = Path(__file__).parent / "web"
 
@@ -243,7 +243,6 @@ def create_app(config: ServerConfig | None = None) -> Any:
 async def _serve_session(websocket: WebSocket, session: Session, config: ServerConfig) -> None:
     """One session's loop on the ASGI route: one reply per request, in order; `close` ends it
     without one."""
-    loop = asyncio.get_running_loop()
     while True:
         try:
             message = await asyncio.wait_for(websocket.receive(), timeout=config.idle_timeout_s)
@@ -253,10 +252,8 @@ async def _serve_session(websocket: WebSocket, session: Session, config: ServerC
         if message["type"] == "websocket.disconnect":
             return
         text = message.get("text")
-        replied = loop.create_future()
-        handle_message(session, text if text is not None else message.get("bytes") or b"",
-                       lambda reply: replied.done() or replied.set_result(reply))
-        reply = await replied
+        received = text if text is not None else message.get("bytes") or b""
+        reply = await awaited(lambda done: handle_message(session, received, done))
         if reply is None:  # close
             await websocket.close(code=1000)
             return

@@ -6,11 +6,11 @@ loop, sends all that are waiting, steps in one ``send(actions, env_ids)`` and re
 ``send_reset(env_ids, seed)``, then receives one result (``batch_size=1``) and calls its
 session's callback with it, and schedules itself again while results are out (callbacks, not
 futures: the WebSocket protocol in fastws.py replies from the callback, with no task switch).
-Between two pumps the loop reads and writes sockets, so sessions that step at different moments share the pool
-without waiting for each other. ``recv`` blocks the loop for at most about one step: the
-pool's caller runs queued tasks itself (the emulation of a lone session happens right there,
-with no thread hand-off), while the worker threads take the others in parallel. No Python
-thread exists per session, and none besides the loop touches the pool.
+Between two pumps the loop reads and writes sockets, so sessions that step at different moments
+share the pool without waiting for each other. ``recv`` blocks the loop for at most about one
+step: the pool's caller runs queued tasks itself (the emulation of a lone session happens right
+there, with no thread hand-off), while the worker threads take the others in parallel. No
+Python thread exists per session, and none besides the loop touches the pool.
 
 Slots: a slot given back is reset (unseeded) before it is handed out again, so a new session
 never sees the previous one's game. The pool has one slot more than the session limit: the
@@ -304,11 +304,11 @@ class Session:
 
     async def areset(self, seed: int | None = None, episode_id: str | None = None) -> dict[str, Any]:
         """`reset` for coroutines."""
-        return await _awaited(lambda done: self.reset(seed, episode_id, done))
+        return await awaited(lambda done: self.reset(seed, episode_id, done))
 
     async def astep(self, action_id: int) -> dict[str, Any]:
         """`step` for coroutines."""
-        return await _awaited(lambda done: self.step(action_id, done))
+        return await awaited(lambda done: self.step(action_id, done))
 
     def _run(self, kind: str, arg: int, landed: Callable[[Outcome], None]) -> None:
         if self.in_flight:
@@ -336,8 +336,8 @@ class Session:
         )
 
 
-def _awaited(start: Callable[[Reply], None]) -> asyncio.Future:
-    """A future of what `start` hands its callback. If the awaiting task is cancelled, the
+def awaited(start: Callable[[Callable[[Any], None]], None]) -> asyncio.Future:
+    """A future of what `start` hands its callback (an Exception is raised by the await). If the awaiting task is cancelled, the
     request still completes (the session stays consistent) and its reply is dropped."""
     future = asyncio.get_running_loop().create_future()
 
