@@ -88,3 +88,17 @@ def test_startup_table_divides_each_peer_time_by_ours():
     ale = next(ln for ln in lines if ln.startswith("ale_py"))
     assert "6.000 s (12.0x)" in ale and "3.000 s (12.0x)" in ale and "0.200 s (1.0x)" in ale
     assert next(ln for ln in lines if ln.startswith("envpool")).endswith("ImportError")
+
+
+def test_limit_through_our_env_runs_and_refuses_unknown_routes():
+    """benchmarks/limit_split.py's native routes: each runs the frames asked for; a route
+    that does not exist is a ValueError, not a silent fall-back to the bare emulator."""
+    from atari_vec._bench import emulator_limit
+    from atari_vec._games import rom_path
+
+    rom = str(rom_path("pong"))
+    for through in ("ale", "env_ram", "env_gray"):
+        frames, seconds = emulator_limit(rom, 3, 2, 40, 4, False, 0, 0.0, through)
+        assert frames == 3 * 40 and seconds > 0
+    with pytest.raises(ValueError, match="through must be"):
+        emulator_limit(rom, 1, 1, 8, 4, False, 0, 0.0, "env_rgb")

@@ -14,13 +14,14 @@
 #include <thread>
 #include <vector>
 
+#include "atari_env.hpp"
 #include "vector_env.hpp"
 
 namespace atari_vec {
 
 LimitResult emulator_limit(const std::string& rom_path, int num_envs, int num_threads,
                            int64_t frames_per_env, int frameskip, bool pin, uint64_t seed,
-                           float repeat_action_probability) {
+                           float repeat_action_probability, Through through) {
   if (num_envs <= 0 || num_threads <= 0 || frames_per_env <= 0 || frameskip <= 0) {
     throw std::invalid_argument("emulator_limit: all counts must be positive");
   }
@@ -36,6 +37,20 @@ LimitResult emulator_limit(const std::string& rom_path, int num_envs, int num_th
     ales.back()->loadROM(rom_path);
   }
   const ale::ActionVect actions = ales.front()->getMinimalActionSet();
+  std::vector<std::unique_ptr<AtariEnv>> envs;
+  if (through != Through::kAle) {
+    EnvConfig config;  // the benchmark's settings are EnvConfig's defaults
+    config.rom_path = rom_path;
+    config.frameskip = frameskip;
+    config.repeat_action_probability = repeat_action_probability;
+    config.obs_type = through == Through::kEnvRam ? ObsType::kRAM : ObsType::kGrayscale;
+    ales.clear();
+    for (int i = 0; i < num_envs; ++i) {
+      envs.push_back(std::make_unique<AtariEnv>(config));
+      envs.back()->set_seed(static_cast<int64_t>(seed) + i);
+      envs.back()->reset();
+    }
+  }
   const std::vector<int> cpus = allowed_cpus();
 
   std::atomic<int> ready{0};
@@ -56,6 +71,14 @@ LimitResult emulator_limit(const std::string& rom_path, int num_envs, int num_th
       // Same shape of work as a step: one random action held for `frameskip` frames.
       for (int64_t done = 0; done < frames_per_env; done += frameskip) {
         for (int e = t; e < num_envs; e += num_threads) {
+          if (!envs.empty()) {
+            // The env's own action indices are those of the minimal set drawn from here.
+            AtariEnv& env = *envs[static_cast<std::size_t>(e)];
+            env.set_action(static_cast<int>(pick(rng)), 1.0f);
+            env.step();
+            if (env.episode_over()) env.reset();
+            continue;
+          }
           ale::ALEInterface& ale = *ales[static_cast<std::size_t>(e)];
           const ale::Action a = actions[pick(rng)];
           for (int k = 0; k < frameskip; ++k) ale.act(a);
