@@ -9,8 +9,9 @@ that rotates every round:
                fire reset, reward clipping, frameskip 4): the env's own bookkeeping
     env_gray   the same with the benchmark's observation (max-pooled 84x84 grayscale, stack
                of 4): what a step's preprocessing adds
-    pool       AtariVectorEnv, synchronous, the settings of benchmarks/throughput.py: what the
-               pool (a barrier per step, the result blocks, Python) adds
+    pool       AtariVectorEnv, synchronous, the settings of benchmarks/throughput.py (threads - 1
+               workers plus the calling thread): what the pool (a barrier per step, the
+               result blocks, Python) adds
 
 It prints each one's median steps/s and the medians of the per-round ratios to ``ale``.
 
@@ -54,7 +55,9 @@ def child(kind: str, game: str, num_envs: int, threads: int, seconds: float, see
 
     from atari_vec import AtariVectorEnv
 
-    env = AtariVectorEnv(game, num_envs, num_threads=threads, **ALE_KWARGS)
+    # The thread waiting in step() runs env steps too: threads - 1 workers keep `threads`
+    # threads busy, as the pool's own default does (min(num_envs, CPUs) - 1 workers).
+    env = AtariVectorEnv(game, num_envs, num_threads=max(1, threads - 1), **ALE_KWARGS)
     actions = random_actions(int(env.single_action_space.n), num_envs, seed)
     env.reset(seed=seed)
     for i in range(WARMUP_STEPS):
@@ -80,7 +83,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--games", nargs="+", default=["pong", "breakout"])
     p.add_argument("--num-envs", type=int, default=16)
-    p.add_argument("--threads", type=int, default=2, help="native threads (the pool's num_threads)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="native threads (the pool: this many minus one workers, plus the caller)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--seconds", type=float, default=3.0)
     args = p.parse_args()
