@@ -307,7 +307,8 @@ class PyVectorEnv {
     return static_cast<int>(n);
   }
 
-  void send(const py::array& actions, const py::object& strengths, const py::object& env_ids) {
+  void send(const py::array& actions, const py::object& strengths, const py::object& env_ids,
+            bool wake) {
     check_open();
     if (!core_->started()) throw std::runtime_error("send() called before reset()");
     const bool per_env = !env_ids.is_none();
@@ -359,9 +360,9 @@ class PyVectorEnv {
       strength_ptr = strengths_.data();
     }
     if (per_env) {
-      core_->send(ids_.data(), actions_.data(), strength_ptr, static_cast<int>(b));
+      core_->send(ids_.data(), actions_.data(), strength_ptr, static_cast<int>(b), wake);
     } else {
-      core_->send(actions_.data(), strength_ptr);
+      core_->send(actions_.data(), strength_ptr, wake);
     }
   }
 
@@ -649,7 +650,7 @@ PYBIND11_MODULE(_core, m) {
            py::arg("pool"), py::arg("episode_info") = true)
       .def("reset", &PyVectorEnv::reset, py::arg("env_ids"), py::arg("seeds"), py::arg("timeout") = -1.0)
       .def("send", &PyVectorEnv::send, py::arg("actions"), py::arg("paddle_strengths") = py::none(),
-           py::arg("env_ids") = py::none())
+           py::arg("env_ids") = py::none(), py::arg("wake") = true)
       .def("send_reset", &PyVectorEnv::send_reset, py::arg("env_ids"), py::arg("seeds"))
       .def("recv", &PyVectorEnv::recv, py::arg("timeout") = -1.0)
       .def("poll", &PyVectorEnv::poll)

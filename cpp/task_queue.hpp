@@ -50,7 +50,9 @@ class TaskQueue {
   explicit TaskQueue(std::size_t capacity)
       : ring_(capacity), background_(capacity), background_queued_(capacity, 0) {}
 
-  void push_bulk(const Task* tasks, std::size_t n) {
+  // wake = false queues without notifying a sleeping worker: for a caller that runs tasks
+  // itself and waits at once (a worker still spinning may take them; none is woken).
+  void push_bulk(const Task* tasks, std::size_t n, bool wake = true) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (size_ + n > ring_.size()) throw std::logic_error("task queue overflow");
@@ -60,6 +62,7 @@ class TaskQueue {
       }
       queued_.fetch_add(n, std::memory_order_release);
     }
+    if (!wake) return;
     if (n == 1) {
       ready_.notify_one();
     } else {

@@ -95,11 +95,14 @@ class BasicVectorEnv {
   // batch_size action indices (already range-checked) and paddle strengths, for the envs of
   // the last batch received. In DISABLED mode it throws std::invalid_argument, queuing
   // nothing, if an env's episode is over.
-  void send(const int32_t* actions, const float* strengths);
+  void send(const int32_t* actions, const float* strengths, bool wake = true);
   // One step for each of `count` ready envs (distinct, in range, last result received and
   // nothing queued for them since; else std::invalid_argument and nothing is queued).
   // recv() then returns the next batch_size results, from whichever envs finish first.
-  void send(const int32_t* env_ids, const int32_t* actions, const float* strengths, int count);
+  // wake = false (with caller_runs_tasks; ignored without) wakes no sleeping worker: the
+  // caller's next wait runs the tasks, which saves a thread wake-up when it waits at once.
+  void send(const int32_t* env_ids, const int32_t* actions, const float* strengths, int count,
+            bool wake = true);
   // A reset of each of `count` ready envs (seeds: -1 for none), queued like steps: each
   // produces one row, received through wait_batch()/finish_batch(). A reset running ahead
   // for one of them is waited for first (about a millisecond); an unseeded reset uses it.
@@ -164,8 +167,9 @@ class BasicVectorEnv {
   void require_idle(const int32_t* env_ids, int count, const char* what) const;
   // Checks that env_ids are distinct ready envs; throws std::invalid_argument naming `what`.
   void require_ready(const int32_t* env_ids, int count, const char* what);
-  // Queues `count` tasks for ready envs (ordering steps by lives with reset_ahead).
-  void push_tasks(Task* tasks, int count);
+  // Queues `count` tasks for ready envs (ordering steps by lives with reset_ahead); wake:
+  // as send()'s.
+  void push_tasks(Task* tasks, int count, bool wake = true);
   // An idle env whose emulator shows its last result (no reset ran ahead of it).
   const Env& shown_env(int env_id) const;
   // A row's outcome and info fields (the observation is written by the caller).
@@ -355,8 +359,8 @@ inline void BasicVectorEnv<Env>::reset(const int32_t* env_ids, const int64_t* se
 }
 
 template <class Env>
-inline void BasicVectorEnv<Env>::send(const int32_t* actions, const float* strengths) {
-  send(last_ids_.data(), actions, strengths, batch_size_);
+inline void BasicVectorEnv<Env>::send(const int32_t* actions, const float* strengths, bool wake) {
+  send(last_ids_.data(), actions, strengths, batch_size_, wake);
   awaiting_send_ = false;
 }
 
@@ -388,7 +392,7 @@ inline void BasicVectorEnv<Env>::require_ready(const int32_t* env_ids, int count
 
 template <class Env>
 inline void BasicVectorEnv<Env>::send(const int32_t* env_ids, const int32_t* actions, const float* strengths,
-                                      int count) {
+                                      int count, bool wake) {
   require_ready(env_ids, count, "send");
   if (pool_.autoreset_mode == AutoresetMode::kDisabled) {
     // The envs are ready: no task runs on them, so their state is safe to read here.
@@ -414,7 +418,7 @@ inline void BasicVectorEnv<Env>::send(const int32_t* env_ids, const int32_t* act
     }
     task_scratch_[static_cast<std::size_t>(i)] = Task{e, TaskKind::kStep};
   }
-  push_tasks(task_scratch_.data(), count);
+  push_tasks(task_scratch_.data(), count, wake);
 }
 
 template <class Env>
@@ -431,7 +435,7 @@ inline void BasicVectorEnv<Env>::reset_envs(const int32_t* env_ids, const int64_
 }
 
 template <class Env>
-inline void BasicVectorEnv<Env>::push_tasks(Task* tasks, int count) {
+inline void BasicVectorEnv<Env>::push_tasks(Task* tasks, int count, bool wake) {
   const Task* queued = tasks;
   if (reset_ahead_) {
     // Envs on their last life go first (lives <= 1 covers both ways games count: 1 or 0
@@ -450,7 +454,8 @@ inline void BasicVectorEnv<Env>::push_tasks(Task* tasks, int count) {
     queued = order_scratch_.data();
   }
   for (int i = 0; i < count; ++i) ready_[static_cast<std::size_t>(tasks[i].env_id)] = 0;
-  queue_->push_bulk(queued, static_cast<std::size_t>(count));
+  // Without a caller that runs tasks, only a woken worker would ever run them.
+  queue_->push_bulk(queued, static_cast<std::size_t>(count), wake || !caller_runs_tasks_);
   enqueued_ += count;
 }
 

@@ -244,6 +244,20 @@ def test_recv_timeout(closing, workers_only):
     assert obs.shape == (1, 4, 84, 84)
 
 
+def test_wake_false_is_ignored_without_a_caller_that_runs_steps(closing, workers_only):
+    """Only a worker runs steps in such a pool: send(..., wake=False) must still wake one,
+    or recv() would wait forever."""
+    e = atari_vec.AtariVectorEnv("pong", 2, batch_size=1)
+    closing(e)
+    assert not e._core.caller_runs_tasks
+    e.reset(seed=0)
+    e.recv()
+    time.sleep(0.2)  # the worker sleeps
+    e.send(np.array([0]), np.array([1]), wake=False)
+    obs, *_, info = e.recv(timeout=10)
+    assert info["env_id"].tolist() == [1]
+
+
 def test_ctrl_c_interrupts_recv(closing, workers_only):
     e = atari_vec.AtariVectorEnv("breakout", 1, frameskip=60000)  # a step of seconds
     closing(e)

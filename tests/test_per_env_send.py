@@ -4,6 +4,8 @@ one it has alone, bit for bit."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,7 @@ import atari_vec
 from atari_vec.registration import make_raw_vec
 
 
-def _schedule_run(env, seed, rounds, rng, reset_prob=0.0, seeded_resets=False):
+def _schedule_run(env, seed, rounds, rng, reset_prob=0.0, seeded_resets=False, wake=True):
     """Drive `env` with random subsets of its ready envs; return per-env logs of
     (kind, action or seed, obs, reward, terminated, truncated) in the order each env saw them."""
     n = env.num_envs
@@ -44,7 +46,7 @@ def _schedule_run(env, seed, rounds, rng, reset_prob=0.0, seeded_resets=False):
             actions = rng.integers(0, env.single_action_space.n, size=len(steps))
             for e, a in zip(steps, actions):
                 kinds[e] = ("step", int(a))
-            env.send(actions, np.array(steps))
+            env.send(actions, np.array(steps), wake=wake)
         if resets:
             seeds = [int(rng.integers(0, 1000)) if seeded_resets and rng.random() < 0.5 else None
                      for _ in resets]
@@ -76,14 +78,16 @@ def _replay(make_one, log, seed):
         one.close()
 
 
-@pytest.mark.parametrize("batch_size", [1, 3])
-def test_raw_disabled_sessions_match_single_envs(batch_size, closing):
+@pytest.mark.parametrize("batch_size, wake", [(1, True), (3, True), (1, False), (3, False)])
+def test_raw_disabled_sessions_match_single_envs(batch_size, wake, closing):
     """The server's use: raw screens, no autoreset, envs stepped and reset (seeded or not) at
-    random moments; each env equals a one-env pool given the same seeds and actions."""
+    random moments; each env equals a one-env pool given the same seeds and actions. With
+    send(..., wake=False) (the server's lone steps) the recv() that waits runs them."""
     kw = dict(frameskip=4, repeat_action_probability=0.25, autoreset_mode="DISABLED")
     env = make_raw_vec("pong", 6, batch_size=batch_size, obs_type="ram", **kw)
     closing(env)
-    logs = _schedule_run(env, 7, 300, np.random.default_rng(1), reset_prob=0.05, seeded_resets=True)
+    logs = _schedule_run(env, 7, 300, np.random.default_rng(1), reset_prob=0.05,
+                         seeded_resets=True, wake=wake)
     assert sum(kind == "reset" for log in logs.values() for kind, *_ in log) > 6 + 5
     for e, log in logs.items():
         assert len(log) > 20
@@ -103,6 +107,23 @@ def test_preprocessed_next_step_with_resets_ahead_matches_single_envs(closing):
         # A NEXT_STEP env's step after an episode end is its reset; the schedule resets such
         # envs with send_reset instead, which must give the same first observation.
         _replay(one, log, 3 + e)
+
+
+@pytest.mark.parametrize("wake", [True, False])
+def test_wake_false_leaves_the_step_to_the_next_recv(wake, closing):
+    """A step sent with wake=False does not start while every worker sleeps: the recv() that
+    waits for it runs it. With wake=True a worker runs it meanwhile."""
+    env = make_raw_vec("pong", 2, obs_type="ram", frameskip=2000, repeat_action_probability=0.0,
+                       batch_size=1, num_threads=1, autoreset_mode="DISABLED")
+    closing(env)
+    env.reset(seed=0)
+    env.recv()  # the second env's reset result
+    time.sleep(0.2)  # the worker's idle spin (100 us) is long over: it sleeps
+    env.send(np.array([0]), np.array([1]), wake=wake)
+    time.sleep(0.3)  # a 2,000-frame step takes some 50 ms on a worker
+    assert env.poll() is wake
+    obs, rew, term, trunc, info = env.recv(timeout=30)
+    assert info["env_id"].tolist() == [1] and info["episode_frame_number"][0] == 2000
 
 
 def test_send_refuses_envs_that_are_not_ready_and_loses_nothing(closing):

@@ -483,7 +483,7 @@ class AtariVectorEnv(VectorEnv):
         self.send(actions)
         return self.recv()
 
-    def send(self, actions: Any, env_ids: Any = None) -> None:
+    def send(self, actions: Any, env_ids: Any = None, *, wake: bool = True) -> None:
         """Queue actions; returns at once.
 
         Without ``env_ids``: one action per environment of the last batch received. With
@@ -491,18 +491,24 @@ class AtariVectorEnv(VectorEnv):
         be any environments whose last result was received and that were sent nothing since;
         ``recv()`` then returns the next ``batch_size`` results, whichever finish first, with
         their ids in ``info["env_id"]``.
+
+        ``wake=False`` wakes no sleeping worker thread for these steps: the next ``recv()``
+        runs them on the calling thread (a worker still busy or spinning may take some). It
+        is for a caller that calls ``recv()`` right away with little else in flight, such as
+        a server answering one request at a time, which then saves a thread wake-up per
+        step. Steps sent this way do not start before that ``recv()``.
         """
         ids = None if env_ids is None else self._env_ids(env_ids)
         self._enter("send")
         try:
             if self.continuous:
                 a, strengths = self._map_continuous(actions, None if ids is None else len(ids))
-                self._core.send(a, strengths, ids)
+                self._core.send(a, strengths, ids, bool(wake))
             else:
                 a = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
                 if a.dtype.kind not in "iu":
                     raise TypeError(f"actions must be integers, got dtype {a.dtype}")
-                self._core.send(a, None, ids)
+                self._core.send(a, None, ids, bool(wake))
         finally:
             self._lock.release()
 

