@@ -252,3 +252,85 @@ def _masked(opcode: int, payload: bytes, fin: bool = True) -> bytes:
     head = (struct.pack("!BB", b0, 0x80 | n) if n < 126 else struct.pack("!BBH", b0, 0x80 | 126, n)
             if n < 65536 else struct.pack("!BBQ", b0, 0x80 | 127, n))
     return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+STEP = {"type": "step", "data": {"action_id": 0}}
+
+
+@pytest.fixture
+def polled_reads(monkeypatch):
+    """Every read of the lone-session poll: the byte count, or -1 for none waiting."""
+    from atari_vec.server import fastws
+
+    calls: list[int] = []
+    real = fastws._read_fd
+
+    def read(fd, n):
+        try:
+            data = real(fd, n)
+        except BlockingIOError:
+            calls.append(-1)
+            raise
+        calls.append(len(data))
+        return data
+
+    monkeypatch.setattr(fastws, "_read_fd", read)
+    return calls
+
+
+def test_a_lone_session_is_polled_and_two_are_not(polled_reads):
+    """One session: its next request is read by the poll after each reply (a 50 ms window
+    here; the client waits 5 ms before each request, so that the poll has begun and the
+    request does not come through the transport's own read first). A second session open:
+    no poll at all, and both go on being answered."""
+    with serve("native", game="pong", obs_type="ram", max_concurrent_envs=2,
+               poll_us=50_000) as url:
+        a = Raw(url)
+        a.text({"type": "reset"})
+        a.reply()
+        for _ in range(50):
+            time.sleep(0.005)
+            a.text(STEP)
+            assert a.reply()["type"] == "observation"
+        assert sum(n > 0 for n in polled_reads) >= 45  # the reset's reply starts the first
+        b = Raw(url)
+        b.text({"type": "reset"})
+        assert b.reply()["type"] == "observation"
+        time.sleep(0.1)  # a poll begun before b's session opened has ended by now
+        before = len(polled_reads)
+        for _ in range(30):
+            a.text(STEP)
+            b.text(STEP)
+            assert a.reply()["type"] == b.reply()["type"] == "observation"
+        assert len(polled_reads) == before
+
+
+def test_no_poll_when_told_not_to(polled_reads):
+    with serve("native", game="pong", obs_type="ram", max_concurrent_envs=1, poll_us=0) as url:
+        a = Raw(url)
+        a.text({"type": "reset"})
+        a.reply()
+        for _ in range(20):
+            a.text(STEP)
+            assert a.reply()["type"] == "observation"
+        assert polled_reads == []
+
+
+def test_a_client_gone_during_the_poll_frees_its_slot(polled_reads):
+    """The poll reads the end of the stream: it leaves it to the transport, which ends the
+    session and frees the only slot for the next client."""
+    with serve("native", game="pong", obs_type="ram", max_concurrent_envs=1,
+               poll_us=100_000) as url:
+        for _ in range(3):
+            a = Raw(url)
+            a.text({"type": "reset"})
+            assert a.reply()["type"] == "observation"
+            a.text(STEP)
+            assert a.reply()["type"] == "observation"
+            time.sleep(0.005)  # the poll has begun
+            a.sock.close()  # no close frame: the poll sees the end of the stream
+            time.sleep(0.05)
+        assert 0 in polled_reads
+        b = Raw(url)
+        b.text({"type": "reset"})
+        assert b.reply()["type"] == "observation"  # not CAPACITY_REACHED

@@ -16,6 +16,15 @@ closing handshake. No extensions (a client's permessage-deflate offer is decline
 is not UTF-8 with 1007. Requests of one connection are answered one at a time, in order;
 a client that sends without reading has its reading paused, so neither side buffers without
 bound. uvicorn's shutdown closes these connections (1012) with the others.
+
+A lone session (the only one open, nothing else in the pool) has its connection polled for
+up to ``poll_us`` after each reply (non-blocking reads of its socket, on the loop's thread):
+its next request is then read without the loop's thread going to sleep and being woken for
+it, which on the 2-CPU machine this was measured on costs some 35 microseconds a round trip
+(a socket ping-pong between two processes: 55 us blocking, 20 us with the reader polling).
+Anything read goes through ``data_received`` like the transport's own reads, in order (both
+run on the loop's thread); an end of stream or an error is left for the transport to read
+again. Not with TLS (the bytes on the socket are not the messages) or a blocking socket.
 """
 
 from __future__ import annotations
@@ -25,6 +34,9 @@ import base64
 import collections
 import hashlib
 import logging
+import os
+import time
+from os import read as _read_fd
 from typing import Any
 
 from .handling import capacity_error, handle_message, token_allowed
@@ -91,12 +103,22 @@ class SessionProtocol(asyncio.Protocol):
         self.write_paused = False
         self.last_seen = self.loop.time()
         self.timer: asyncio.TimerHandle | None = None
+        self.poll_s = self.settings.poll_us * 1e-6
+        self.fd = -1  # the socket polled after replies (-1: none)
 
     # -- asyncio and uvicorn ----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.connections.add(self)
+        sock = transport.get_extra_info("socket")
+        if self.poll_s > 0 and sock is not None and transport.get_extra_info("sslcontext") is None:
+            try:
+                fd = sock.fileno()
+                if fd >= 0 and not os.get_blocking(fd):
+                    self.fd = fd
+            except OSError:
+                pass
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state = _CLOSED
@@ -366,6 +388,27 @@ class SessionProtocol(asyncio.Protocol):
         self._send(0x1, reply)
         if self.inbox:
             self._dispatch()
+        elif self.fd >= 0 and self.pool.lone():
+            self.loop.call_soon(self._poll_next)
+
+    def _poll_next(self) -> None:
+        """Polls the socket of a lone session for its next request (see the module's text)."""
+        if (self.state != _OPEN or self.busy or self.inbox or self.read_paused
+                or self.write_paused or not self.pool.lone()):
+            return
+        end = time.perf_counter() + self.poll_s
+        while True:
+            try:
+                data = _read_fd(self.fd, 262144)
+            except (BlockingIOError, InterruptedError):
+                if time.perf_counter() >= end:
+                    return
+                continue
+            except OSError:
+                return  # the transport's own read meets it
+            if data:
+                self.data_received(data)
+            return  # b"": the end of the stream, which the transport's read sees too
 
     def _send(self, opcode: int, payload: bytes) -> None:
         head, payload = _frame(opcode, payload)

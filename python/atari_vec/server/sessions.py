@@ -117,6 +117,10 @@ class NativeSessions:
         self._sessions[session.id] = session
         return session
 
+    def lone(self) -> bool:
+        """One session open and nothing of anyone's in the pool or waiting for it."""
+        return len(self._sessions) == 1 and not self._pending and not self._waiting
+
     def sessions(self) -> list[Session]:
         return list(self._sessions.values())
 
