@@ -63,6 +63,28 @@ def test_random_images_of_random_sizes():
     assert native_runs > 250  # most shrinking geometries take the native kernel
 
 
+@pytest.mark.parametrize("h, w", SIZES)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_repeated_rows_and_near_repeats(h, w, channels):
+    """The kernel resamples a source row equal to the one before it only once (Atari screens
+    repeat most rows). Runs of equal rows, and rows that equal the one before except for one
+    byte somewhere along them, must still give OpenCV's bytes."""
+    rng = np.random.default_rng(h * 7 + w)
+    shape = (210, 160) if channels == 1 else (210, 160, 3)
+    for _ in range(5):
+        img = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        for r in range(1, 210):
+            if rng.random() < 0.8:
+                img[r] = img[r - 1]
+                if rng.random() < 0.3:  # a near repeat: one byte differs
+                    flat = img[r].reshape(-1)
+                    flat[rng.integers(flat.size)] ^= np.uint8(1 + rng.integers(255))
+        result = resize_or_refusal(img, h, w)
+        if result is None:
+            continue
+        np.testing.assert_array_equal(result[0], oracle(img, h, w))
+
+
 def test_what_needs_opencv():
     # Same size and non-integer shrinking never need OpenCV; integer factors and
     # enlargements do, and a build without it refuses them with ValueError, env included.
