@@ -20,8 +20,9 @@ bound. uvicorn's shutdown closes these connections (1012) with the others.
 A lone session (the only one open, nothing else in the pool) has its connection polled for
 up to ``poll_us`` after each reply (non-blocking reads of its socket, on the loop's thread):
 its next request is then read without the loop's thread going to sleep and being woken for
-it, which on the 2-CPU machine this was measured on costs some 35 microseconds a round trip
-(a socket ping-pong between two processes: 55 us blocking, 20 us with the reader polling).
+it, which on the 2-CPU machine this was measured on costs some 30 microseconds a round trip
+(benchmarks/wakeup_pingpong.py, a socket ping-pong between two processes: 52.6 us with the
+reader blocking, 23.3 us with it polling).
 Anything read goes through ``data_received`` like the transport's own reads, in order (both
 run on the loop's thread); an end of stream or an error is left for the transport to read
 again. Not with TLS (the bytes on the socket are not the messages) or a blocking socket.
