@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from throughput import ALE_KWARGS, FRAMESKIP, WARMUP_STEPS, random_actions
+from throughput import ALE_KWARGS, FRAMESKIP, WARMUP_STEPS, Setup, random_actions, time_limit
 
 _CHILD = "--child"
 
@@ -43,15 +43,8 @@ def child(game: str, num_envs: int, batch_size: int, seconds: float, seed: int) 
     import atari_vec
 
     if num_envs == 0:
-        from ale_py import roms
-
-        from atari_vec._bench import emulator_limit
-
-        rom = str(roms.get_rom_path(game))
-        done, elapsed = emulator_limit(rom, 1, 1, FRAMESKIP * 500)  # a first estimate
-        frames = max(FRAMESKIP, int(done / elapsed * seconds) // FRAMESKIP * FRAMESKIP)
-        done, elapsed = emulator_limit(rom, 1, 1, frames)
-        print(json.dumps({"file": atari_vec.__file__, "frames_per_s": done / elapsed}))
+        steps, elapsed = time_limit(Setup("limit", game, 1, 1, 1), seconds, seed, {})
+        print(json.dumps({"file": atari_vec.__file__, "frames_per_s": steps * FRAMESKIP / elapsed}))
         return
 
     env = atari_vec.AtariVectorEnv(game, num_envs, batch_size=batch_size, **ALE_KWARGS)

@@ -26,9 +26,9 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
-from throughput import ALE_KWARGS, FRAMESKIP, STICKY, WARMUP_STEPS, random_actions
+from throughput import FRAMESKIP, STICKY, Setup, time_limit
+from throughput import measure as measure_peer
 
 KINDS = ("ale", "env_ram", "env_gray", "pool")
 _CHILD = "--child"
@@ -36,39 +36,14 @@ _CHILD = "--child"
 
 def child(kind: str, game: str, num_envs: int, threads: int, seconds: float, seed: int) -> None:
     """Runs in the subprocess: one measurement, printed as a JSON line of steps/s."""
-    from atari_vec._games import rom_path
-
-    if kind != "pool":
-        from atari_vec._bench import emulator_limit
-
-        rom = str(rom_path(game))
-
-        def run(frames: int) -> tuple[int, float]:
-            return emulator_limit(rom, num_envs, threads, frames, FRAMESKIP, False, seed, STICKY,
-                                  kind)
-
-        done, elapsed = run(FRAMESKIP * 100)  # a first estimate of the rate
-        frames = max(FRAMESKIP, int(done / num_envs / elapsed * seconds) // FRAMESKIP * FRAMESKIP)
-        done, elapsed = run(frames)
-        print(json.dumps({"steps_per_s": done / FRAMESKIP / elapsed}))
-        return
-
-    from atari_vec import AtariVectorEnv
-
-    # The thread waiting in step() runs env steps too: threads - 1 workers keep `threads`
-    # threads busy, as the pool's own default does (min(num_envs, CPUs) - 1 workers).
-    env = AtariVectorEnv(game, num_envs, num_threads=max(1, threads - 1), **ALE_KWARGS)
-    actions = random_actions(int(env.single_action_space.n), num_envs, seed)
-    env.reset(seed=seed)
-    for i in range(WARMUP_STEPS):
-        env.step(actions[i % len(actions)])
-    steps = 0
-    start = time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        for _ in range(16):
-            env.step(actions[(steps // num_envs) % len(actions)])
-            steps += num_envs
-    env.close()
+    if kind == "pool":
+        # The thread waiting in step() runs env steps too: threads - 1 workers keep `threads`
+        # threads busy, as the pool's own default does (min(num_envs, CPUs) - 1 workers).
+        steps, elapsed = measure_peer(
+            Setup("atari_vec", game, num_envs, num_envs, max(1, threads - 1)), seconds, seed, {})
+    else:
+        steps, elapsed = time_limit(Setup("limit", game, num_envs, num_envs, threads), seconds,
+                                    seed, {}, through=kind)
     print(json.dumps({"steps_per_s": steps / elapsed}))
 
 

@@ -328,29 +328,39 @@ def time_stepper(stepper: Stepper, seconds: float, seed: int) -> tuple[int, floa
 
 
 def time_limit(
-    s: Setup, seconds: float, seed: int, rate_cache: dict[tuple[str, int], float]
+    s: Setup,
+    seconds: float,
+    seed: int,
+    rate_cache: dict[tuple[str, int, str], float],
+    through: str = "ale",
 ) -> tuple[int, float]:
     """Bare-emulator throughput: (steps, elapsed) with steps = frames / frameskip.
 
     ``emulator_limit`` runs a fixed number of frames per environment, so the frame count for
     ``seconds`` comes from the rate of an earlier run (a short calibration run the first time).
     A run much shorter than asked for (the rate was underestimated) is repeated, at most twice.
+    ``through``: emulator_limit's route (``env_ram``/``env_gray``: the same loop through our
+    AtariEnv, benchmarks/limit_split.py).
     """
     from atari_vec._bench import emulator_limit
     from atari_vec._games import rom_path
 
     rom = str(rom_path(s.game))
-    key = (s.game, s.num_envs)
+    key = (s.game, s.num_envs, through)
+
+    def run(frames_per_env: int) -> tuple[int, float]:
+        # The route only when asked: builds older than it (benchmarks/ab.py times those too)
+        # take no such argument.
+        extra = () if through == "ale" else (through,)
+        return emulator_limit(rom, s.num_envs, s.num_threads, frames_per_env, FRAMESKIP, False,
+                              seed, STICKY, *extra)
+
     if key not in rate_cache:
-        frames, elapsed = emulator_limit(
-            rom, s.num_envs, s.num_threads, 50 * FRAMESKIP, FRAMESKIP, False, seed, STICKY
-        )
+        frames, elapsed = run(50 * FRAMESKIP)
         rate_cache[key] = frames / max(elapsed, 1e-9) / s.num_envs
     for _ in range(3):
         frames_per_env = max(FRAMESKIP, int(rate_cache[key] * seconds) // FRAMESKIP * FRAMESKIP)
-        frames, elapsed = emulator_limit(
-            rom, s.num_envs, s.num_threads, frames_per_env, FRAMESKIP, False, seed, STICKY
-        )
+        frames, elapsed = run(frames_per_env)
         rate_cache[key] = frames / max(elapsed, 1e-9) / s.num_envs
         if elapsed >= 0.75 * seconds:
             break
@@ -361,7 +371,7 @@ def measure(
     s: Setup,
     seconds: float,
     seed: int,
-    rate_cache: dict[tuple[str, int], float],
+    rate_cache: dict[tuple[str, int, str], float],
 ) -> tuple[int, float]:
     """Create the peer's environment, time it, close it: (transitions, elapsed seconds)."""
     if s.peer == "limit":
@@ -862,7 +872,7 @@ def run(args: argparse.Namespace) -> int:
 
     measurements: list[Measurement] = []
     memory: dict[tuple[str, int, str], dict[str, Any]] = {}
-    rate_cache: dict[tuple[str, int], float] = {}
+    rate_cache: dict[tuple[str, int, str], float] = {}
     failed: set[tuple[str, int, str]] = set()
     probed: dict[Setup, dict[str, Any]] = {}
     done = 0
@@ -953,7 +963,7 @@ def one_measurement(
     pos: int,
     seconds: float,
     seed: int,
-    rate_cache: dict[tuple[str, int], float],
+    rate_cache: dict[tuple[str, int, str], float],
     tag: str,
 ) -> Measurement:
     """Measure one peer once, print its progress line; errors are recorded, not raised."""

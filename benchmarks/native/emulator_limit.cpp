@@ -30,27 +30,29 @@ LimitResult emulator_limit(const std::string& rom_path, int num_envs, int num_th
   }
   ale::Logger::setMode(ale::Logger::Error);
   std::vector<std::unique_ptr<ale::ALEInterface>> ales;
-  for (int i = 0; i < num_envs; ++i) {
-    ales.push_back(std::make_unique<ale::ALEInterface>());
-    ales.back()->setInt("random_seed", static_cast<int>(seed + i));
-    ales.back()->setFloat("repeat_action_probability", repeat_action_probability);
-    ales.back()->loadROM(rom_path);
-  }
-  const ale::ActionVect actions = ales.front()->getMinimalActionSet();
   std::vector<std::unique_ptr<AtariEnv>> envs;
-  if (through != Through::kAle) {
+  if (through == Through::kAle) {
+    for (int i = 0; i < num_envs; ++i) {
+      ales.push_back(std::make_unique<ale::ALEInterface>());
+      ales.back()->setInt("random_seed", static_cast<int>(seed + i));
+      ales.back()->setFloat("repeat_action_probability", repeat_action_probability);
+      ales.back()->loadROM(rom_path);
+    }
+  } else {
     EnvConfig config;  // the benchmark's settings are EnvConfig's defaults
     config.rom_path = rom_path;
     config.frameskip = frameskip;
     config.repeat_action_probability = repeat_action_probability;
     config.obs_type = through == Through::kEnvRam ? ObsType::kRAM : ObsType::kGrayscale;
-    ales.clear();
     for (int i = 0; i < num_envs; ++i) {
       envs.push_back(std::make_unique<AtariEnv>(config));
       envs.back()->set_seed(static_cast<int64_t>(seed) + i);
       envs.back()->reset();
     }
   }
+  // Both play the game's minimal set: ALE's actions, or the env's indices into it.
+  const ale::ActionVect actions = ales.empty() ? ale::ActionVect() : ales.front()->getMinimalActionSet();
+  const std::size_t num_actions = ales.empty() ? envs.front()->action_set().size() : actions.size();
   const std::vector<int> cpus = allowed_cpus();
 
   std::atomic<int> ready{0};
@@ -65,14 +67,13 @@ LimitResult emulator_limit(const std::string& rom_path, int num_envs, int num_th
         pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
       }
       std::mt19937_64 rng(seed * 7919 + static_cast<uint64_t>(t));
-      std::uniform_int_distribution<std::size_t> pick(0, actions.size() - 1);
+      std::uniform_int_distribution<std::size_t> pick(0, num_actions - 1);
       ready.fetch_add(1);
       while (!go.load()) std::this_thread::yield();
       // Same shape of work as a step: one random action held for `frameskip` frames.
       for (int64_t done = 0; done < frames_per_env; done += frameskip) {
         for (int e = t; e < num_envs; e += num_threads) {
           if (!envs.empty()) {
-            // The env's own action indices are those of the minimal set drawn from here.
             AtariEnv& env = *envs[static_cast<std::size_t>(e)];
             env.set_action(static_cast<int>(pick(rng)), 1.0f);
             env.step();
