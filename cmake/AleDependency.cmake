@@ -146,6 +146,10 @@ add_subdirectory("${ALE_SOURCE_DIR}" "${CMAKE_BINARY_DIR}/ale" EXCLUDE_FROM_ALL 
 # and a one-file rebuild relinks in seconds.
 option(ATARI_VEC_LTO "Link-time optimisation of ALE (measured: no faster emulation here)" OFF)
 set_target_properties(ale ale-lib PROPERTIES INTERPROCEDURAL_OPTIMIZATION ${ATARI_VEC_LTO})
+set(ATARI_VEC_ALE_ALIGN "64" CACHE STRING "Alignment of ALE's functions in bytes (0: the compiler's default)")
+if(NOT ATARI_VEC_ALE_ALIGN STREQUAL "0" AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+  target_compile_options(ale PRIVATE "-falign-functions=${ATARI_VEC_ALE_ALIGN}")
+endif()
 # ALE's include directories are directory-scoped, so consumers get them here;
 # version.hpp is generated into ALE's binary tree.
 add_library(atari_vec_ale INTERFACE)
