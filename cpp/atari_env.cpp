@@ -6,6 +6,12 @@
 
 #include <ale/ale_interface.hpp>
 #include <ale/emucore/MD5.hxx>
+#ifdef ATARI_VEC_ALE_PATCHED
+#include <ale/emucore/Console.hxx>
+#include <ale/emucore/OSystem.hxx>
+#include <ale/emucore/System.hxx>
+#include <ale/emucore/TIA.hxx>
+#endif
 #include <ale/games/Roms.hpp>
 
 #include <algorithm>
@@ -95,6 +101,11 @@ AtariEnv::AtariEnv(const EnvConfig& config) : config_(config) {
     resizer_ = std::make_unique<AreaResizer>(screen_h_, screen_w_, config_.img_height,
                                              config_.img_width, config_.channels());
   }
+#ifdef ATARI_VEC_ALE_PATCHED
+  // The pooled frame straight from the TIA's two frame buffers (see pool_from_tia).
+  pool_from_tia_ = maxpool_ && config_.obs_type == ObsType::kGrayscale && resizer_ != nullptr;
+  if (pool_from_tia_) source_rows_.assign(static_cast<std::size_t>(screen_h_), 0);
+#endif
 }
 
 void AtariEnv::init_snapshots(const std::string& md5) {
@@ -217,25 +228,86 @@ void AtariEnv::grab_screen(uint8_t* dst) {
                 static_cast<std::size_t>(screen_h_) * screen_w_, dst);
 }
 
-void AtariEnv::grab_last_screen() {
-  if (!(maxpool_ && config_.obs_type == ObsType::kGrayscale)) {
-    grab_frame(pool_[0].data());
-    return;
+AtariEnv::Second AtariEnv::keep_second_frame() {
+#ifdef ATARI_VEC_ALE_PATCHED
+  // Left in the TIA: the next frame's update() swaps its buffers, so this one becomes the
+  // previous buffer, untouched while the last frame is drawn. Unless this frame is partial:
+  // then the next update() goes on drawing into it.
+  if (pool_from_tia_ && !ale_->theOSystem->console().system().tia().partialFrame()) {
+    return Second::kInTia;
   }
-  apply_gray_max(lut_, ale_->getScreen().getArray(), pool_[1].data(), pool_[0].size(),
-                 pool_[0].data());
-  last_pooled_ = true;
+#endif
+  grab_frame(pool_[1].data());
+  return Second::kGrabbed;
+}
+
+const uint8_t* AtariEnv::tia_frame(bool previous) const {
+#ifdef ATARI_VEC_ALE_PATCHED
+  const ale::stella::TIA& tia = ale_->theOSystem->console().system().tia();
+  return previous ? tia.previousFrameBuffer() : tia.currentFrameBuffer();
+#else
+  (void)previous;
+  throw std::logic_error("tia_frame: needs atari_vec's ALE patches");
+#endif
+}
+
+uint8_t* AtariEnv::pooled() {
+  if (pool_rows_pending_) {
+    fill_repeated_rows(pool_[0].data(), screen_h_, screen_w_, source_rows_.data());
+    pool_rows_pending_ = false;
+  }
+  return pool_[0].data();
+}
+
+void AtariEnv::pool_full_step(Second second) {
+  const std::size_t n = pool_[0].size();
+  switch (second) {
+    case Second::kInTia:
+      pool_gray_rows(lut_, tia_frame(true), tia_frame(false), screen_h_, screen_w_, pool_[0].data(),
+                     source_rows_.data());
+      pool_rows_pending_ = true;
+      break;
+    case Second::kGrabbed:
+      if (config_.obs_type == ObsType::kGrayscale) {
+        apply_gray_max(lut_, ale_->getScreen().getArray(), pool_[1].data(), n, pooled());
+      } else {
+        grab_frame(pooled());
+        max_inplace(pool_[0].data(), pool_[1].data(), n);
+      }
+      break;
+    case Second::kNone:
+      grab_frame(pooled());
+      break;
+  }
+  push_pooled_frame();
+}
+
+void AtariEnv::pool_early_end(Second second) {
+  // The episode ended before the step's last frame was kept. AtariPreprocessing then pools
+  // its second buffer into the first (the previous step's pooled frame) in place. That
+  // buffer is this step's second frame if it was kept; otherwise it is older, and never
+  // above the first buffer pixel by pixel (every pooling leaves the first buffer at least as
+  // high as the second, a reset zeroes the second), so the first is unchanged.
+  const std::size_t n = pool_[0].size();
+  if (second == Second::kInTia) {
+    // Kept in the TIA, and the episode ended on the last frame: that frame's update()
+    // swapped the buffers, so the kept frame is the previous buffer.
+    apply_gray_max(lut_, tia_frame(true), pooled(), n, pool_[0].data());
+  } else if (second == Second::kGrabbed) {
+    max_inplace(pooled(), pool_[1].data(), n);
+  }
+  push_pooled_frame();
 }
 
 void AtariEnv::push_pooled_frame() {
-  uint8_t* last = pool_[0].data();
-  if (maxpool_ && !last_pooled_) max_inplace(last, pool_[1].data(), pool_[0].size());
-  last_pooled_ = false;
+  // Rows pool_gray_rows left unwritten are read from their source rows by the resize.
+  const int16_t* source_rows = pool_rows_pending_ ? source_rows_.data() : nullptr;
+  const uint8_t* last = source_rows ? pool_[0].data() : pooled();
   uint8_t* slot = stack_.data() + static_cast<std::size_t>(stack_head_) * config_.frame_bytes();
   if (config_.is_ram() || (config_.img_height == screen_h_ && config_.img_width == screen_w_)) {
     std::memcpy(slot, last, pool_[0].size());
   } else if (resizer_) {
-    resizer_->run(last, slot);
+    resizer_->run(last, slot, source_rows);
   } else {
     resize_area(last, screen_h_, screen_w_, slot, config_.img_height, config_.img_width,
                 config_.channels());
@@ -268,8 +340,9 @@ void AtariEnv::reset() {
 
   std::fill(stack_.begin(), stack_.end(), 0);
   stack_head_ = 0;
-  grab_frame(pool_[0].data());
-  std::fill(pool_[1].begin(), pool_[1].end(), 0);
+  // AtariPreprocessing's reset zeroes its second buffer; a zero buffer pools to nothing, and
+  // pool_[1] is only read in the step that fills it.
+  grab_frame(pooled());
   push_pooled_frame();
 
   state_.elapsed_frames = 0;
@@ -311,10 +384,13 @@ void AtariEnv::step() {
     // Only read with episodic_life (atari_vec.plangym's sensible mode): a life lost ends it.
     const int lives = ale_->lives();
     state_.life_lost = lives < state_.lives && lives > 0;
-    grab_frame(pool_[0].data());
+    grab_frame(pooled());
+    push_pooled_frame();
   } else {
     // As AtariPreprocessing.step: stop at the end of the episode, keeping the frames of
     // the previous step in that case.
+    Second second = Second::kNone;
+    bool full = false;
     for (int left = skip; left > 0; --left) {
       reward += ale_->act(action, strength);
       ++state_.elapsed_frames;
@@ -325,11 +401,14 @@ void AtariEnv::step() {
       if (state_.game_over || state_.truncated || (config_.episodic_life && state_.life_lost)) {
         break;
       }
-      if (left == 2 && maxpool_) grab_frame(pool_[1].data());
-      if (left == 1) grab_last_screen();
+      if (left == 2 && maxpool_) second = keep_second_frame();
+      if (left == 1) {
+        pool_full_step(second);
+        full = true;
+      }
     }
+    if (!full) pool_early_end(second);
   }
-  push_pooled_frame();
   state_.lives = ale_->lives();
   state_.raw_reward = reward;
   state_.reward = config_.reward_clipping ? std::clamp(reward, -1, 1) : reward;
@@ -441,10 +520,10 @@ static_assert(std::is_trivially_copyable<std::mt19937>::value, "copied into rows
 }  // namespace
 
 bool AtariEnv::pools_in_snapshot(int which) const {
-  // Between steps, raw mode overwrites pool_[0] before it reads it and never uses pool_[1];
-  // otherwise a step that ends early pushes the previous step's frames (AtariPreprocessing's
-  // obs_buffer), so they are part of the state; pool_[1] only matters with max-pooling.
-  return !config_.raw && (which == 0 || maxpool_);
+  // Between steps, raw mode overwrites pool_[0] before it reads it; otherwise a step that ends
+  // early pushes the previous step's pooled frame (AtariPreprocessing's first obs_buffer), so
+  // it is part of the state. pool_[1] never is: it is only read in the step that fills it.
+  return !config_.raw && which == 0;
 }
 
 std::size_t AtariEnv::fixed_payload_bound() const {
@@ -454,7 +533,6 @@ std::size_t AtariEnv::fixed_payload_bound() const {
 void AtariEnv::write_payload(RowWriter& w, const EpisodeState& s) const {
   write_episode(w, s);
   w.put<int32_t>(stack_head_);
-  w.put<uint8_t>(last_pooled_);
   for (uint64_t word : pcg_.words()) w.put<uint64_t>(word);
   w.bytes(&noop_rng_, sizeof(noop_rng_));
   w.bytes(stack_.data(), stack_.size());
@@ -474,6 +552,7 @@ void AtariEnv::save(uint8_t* row, std::size_t width, bool include_rng, bool rese
                            " bytes) outgrew the room measured for it (" +
                            std::to_string(ale_state_capacity_) + ")");
   }
+  pooled();  // the snapshot holds the pooled frame in full
   RowWriter w(row + sizeof(SnapshotHeader), width - sizeof(SnapshotHeader));
   EpisodeState s = state_;
   s.reset_unshown = reset_unshown;
@@ -508,7 +587,6 @@ void AtariEnv::load(const uint8_t* row, std::size_t width) {
   EpisodeState s = state_;
   read_episode(r, s);
   const int32_t head = r.get<int32_t>();
-  const bool pooled = r.get<uint8_t>() != 0;
   Pcg64::Words pcg;
   for (uint64_t& word : pcg) word = r.get<uint64_t>();
   std::mt19937 noop;
@@ -530,7 +608,6 @@ void AtariEnv::load(const uint8_t* row, std::size_t width) {
   }
   state_ = s;
   stack_head_ = head;
-  last_pooled_ = pooled;
   pcg_.set_words(pcg);
   noop_rng_ = noop;
   std::memcpy(stack_.data(), stack, stack_.size());
@@ -540,6 +617,7 @@ void AtariEnv::load(const uint8_t* row, std::size_t width) {
     std::memcpy(pool_[k].data(), stack, pool_[k].size());
     stack += pool_[k].size();
   }
+  pool_rows_pending_ = false;
 }
 
 }  // namespace atari_vec

@@ -131,9 +131,22 @@ class AtariEnv {
   // One observation frame (screen in the configured colours, or RAM) at full resolution.
   void grab_frame(uint8_t* dst);
   void grab_screen(uint8_t* dst);
-  // The step's last frame into pool_[0]; in gray with max-pooling, already pooled with
-  // pool_[1] (last_pooled_ set, so push_pooled_frame skips its max).
-  void grab_last_screen();
+  // Where a step keeps its second-to-last frame, the max-pool's second frame.
+  enum class Second {
+    kNone,     // not kept (no max-pooling, or the episode ended first)
+    kGrabbed,  // in pool_[1]
+    kInTia,    // still in the TIA's frame buffers (pool_from_tia_)
+  };
+  Second keep_second_frame();
+  // The TIA's current or previous frame buffer (palette indices, screen_h_ x screen_w_).
+  const uint8_t* tia_frame(bool previous) const;
+  // The step's pooled frame into pool_[0] (AtariPreprocessing's first obs_buffer after its
+  // in-place max), then pushed: after the step's last frame, or when the episode ended first.
+  void pool_full_step(Second second);
+  void pool_early_end(Second second);
+  // pool_[0] with every row written (see pool_rows_pending_).
+  uint8_t* pooled();
+  // pool_[0], resized, onto the stack.
   void push_pooled_frame();
   // Snapshots: identity and sizes (constructor), and the payload before ALE's state.
   void init_snapshots(const std::string& md5);
@@ -153,9 +166,18 @@ class AtariEnv {
   std::mt19937 noop_rng_;  // Seeding::kAlePy
   Pcg64 pcg_;              // Seeding::kGymnasium
   EpisodeState state_;
-  // The last two frames of a step, in palette colours: [0] the last, [1] the one before.
+  // [0] the pooled frame (kept between steps), [1] a step's second-to-last frame, when grabbed.
   std::vector<uint8_t> pool_[2];
-  bool last_pooled_ = false;    // pool_[0] already holds max(pool_[0], pool_[1])
+  // Grayscale max-pooling reads the step's last two frames from the TIA's two frame buffers
+  // (its current one and the previous one, swapped at every frame) at the end of the step,
+  // instead of copying each as it is emulated, and maps and pools them row by row. Rows that
+  // repeat the row above are not written (most rows of an Atari screen repeat): source_rows_
+  // says where their bytes are, and pool_rows_pending_ that some are unwritten, until
+  // pooled() writes them (for the rare readers of the whole frame: an episode ending
+  // mid-step, a snapshot).
+  bool pool_from_tia_ = false;
+  std::vector<int16_t> source_rows_;
+  bool pool_rows_pending_ = false;
   std::vector<uint8_t> stack_;  // stack_num frames, circular
   int stack_head_ = 0;          // slot the next frame goes to; also the oldest frame
   int64_t steps_taken_ = 0;     // only for config_.fault_after_steps

@@ -2,6 +2,7 @@
 #include "frame_ops.hpp"
 
 #include <algorithm>
+#include <cstring>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -11,20 +12,22 @@
 namespace atari_vec {
 
 #ifdef ATARI_VEC_X86_DISPATCH
-// A 256-entry byte table applied 64 pixels at a time: two 128-entry permutes (vpermi2b) and
-// a blend on the index's top bit; then, if `other` is given, a max with it.
+// A 256-entry byte table (t[0..3], 64 entries each) applied to 64 indices: two 128-entry
+// permutes (vpermi2b) and a blend on the index's top bit.
+__attribute__((target("avx512f,avx512bw,avx512vbmi"), always_inline)) static inline __m512i
+lookup64(const __m512i* t, __m512i idx) {
+  return _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), _mm512_permutex2var_epi8(t[0], idx, t[1]),
+                                _mm512_permutex2var_epi8(t[2], idx, t[3]));
+}
+
+// The table applied 64 pixels at a time; then, if `other` is given, a max with it.
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void lookup_vbmi(
     const uint8_t* table, const uint8_t* src, const uint8_t* other, std::size_t n, uint8_t* dst) {
-  const __m512i t0 = _mm512_loadu_si512(table);
-  const __m512i t1 = _mm512_loadu_si512(table + 64);
-  const __m512i t2 = _mm512_loadu_si512(table + 128);
-  const __m512i t3 = _mm512_loadu_si512(table + 192);
+  const __m512i t[4] = {_mm512_loadu_si512(table), _mm512_loadu_si512(table + 64),
+                        _mm512_loadu_si512(table + 128), _mm512_loadu_si512(table + 192)};
   std::size_t i = 0;
   for (; i + 64 <= n; i += 64) {
-    const __m512i idx = _mm512_loadu_si512(src + i);
-    const __m512i low = _mm512_permutex2var_epi8(t0, idx, t1);
-    const __m512i high = _mm512_permutex2var_epi8(t2, idx, t3);
-    __m512i v = _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), low, high);
+    __m512i v = lookup64(t, _mm512_loadu_si512(src + i));
     if (other) v = _mm512_max_epu8(v, _mm512_loadu_si512(other + i));
     _mm512_storeu_si512(dst + i, v);
   }
@@ -61,6 +64,70 @@ void apply_gray_max(const PaletteLut& lut, const uint8_t* src, const uint8_t* ot
   }
 #endif
   for (std::size_t i = 0; i < pixels; ++i) dst[i] = std::max(lut.gray[src[i]], other[i]);
+}
+
+#ifdef ATARI_VEC_X86_DISPATCH
+// Whether n bytes at p and q are equal, 64 at a time.
+__attribute__((target("avx512f,avx512bw"), always_inline)) static inline bool equal_avx512(
+    const uint8_t* p, const uint8_t* q, std::size_t n) {
+  for (std::size_t i = 0; i < n; i += 64) {
+    const __mmask64 m = n - i >= 64 ? ~__mmask64{0} : (__mmask64{1} << (n - i)) - 1;
+    if (_mm512_mask_cmpneq_epu8_mask(m, _mm512_maskz_loadu_epi8(m, p + i),
+                                     _mm512_maskz_loadu_epi8(m, q + i)) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void pool_gray_rows_vbmi(
+    const uint8_t* table, const uint8_t* a, const uint8_t* b, int rows, int width,
+    uint8_t* pooled, int16_t* source_rows) {
+  const std::size_t w = static_cast<std::size_t>(width);
+  const __m512i t[4] = {_mm512_loadu_si512(table), _mm512_loadu_si512(table + 64),
+                        _mm512_loadu_si512(table + 128), _mm512_loadu_si512(table + 192)};
+  for (int r = 0; r < rows; ++r) {
+    const std::size_t o = static_cast<std::size_t>(r) * w;
+    if (r > 0 && equal_avx512(a + o, a + o - w, w) && equal_avx512(b + o, b + o - w, w)) {
+      source_rows[r] = source_rows[r - 1];
+      continue;
+    }
+    source_rows[r] = static_cast<int16_t>(r);
+    for (std::size_t i = 0; i < w; i += 64) {
+      const __mmask64 m = w - i >= 64 ? ~__mmask64{0} : (__mmask64{1} << (w - i)) - 1;
+      const __m512i v = _mm512_max_epu8(lookup64(t, _mm512_maskz_loadu_epi8(m, a + o + i)),
+                                        lookup64(t, _mm512_maskz_loadu_epi8(m, b + o + i)));
+      _mm512_mask_storeu_epi8(pooled + o + i, m, v);
+    }
+  }
+}
+#endif
+
+void pool_gray_rows(const PaletteLut& lut, const uint8_t* a, const uint8_t* b, int rows, int width,
+                    uint8_t* pooled, int16_t* source_rows) {
+#ifdef ATARI_VEC_X86_DISPATCH
+  if (cpu_has_vbmi()) {
+    pool_gray_rows_vbmi(lut.gray.data(), a, b, rows, width, pooled, source_rows);
+    return;
+  }
+#endif
+  const std::size_t w = static_cast<std::size_t>(width);
+  for (int r = 0; r < rows; ++r) {
+    const std::size_t o = static_cast<std::size_t>(r) * w;
+    if (r > 0 && std::memcmp(a + o, a + o - w, w) == 0 && std::memcmp(b + o, b + o - w, w) == 0) {
+      source_rows[r] = source_rows[r - 1];
+      continue;
+    }
+    source_rows[r] = static_cast<int16_t>(r);
+    for (std::size_t i = o; i < o + w; ++i) pooled[i] = std::max(lut.gray[a[i]], lut.gray[b[i]]);
+  }
+}
+
+void fill_repeated_rows(uint8_t* pooled, int rows, int width, const int16_t* source_rows) {
+  const std::size_t w = static_cast<std::size_t>(width);
+  for (int r = 0; r < rows; ++r) {
+    if (source_rows[r] != r) std::memcpy(pooled + r * w, pooled + source_rows[r] * w, w);
+  }
 }
 
 void max_inplace(uint8_t* dst, const uint8_t* src, std::size_t n) {

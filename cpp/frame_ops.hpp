@@ -29,4 +29,14 @@ void apply_gray_max(const PaletteLut& lut, const uint8_t* src, const uint8_t* ot
 // dst[i] = max(dst[i], src[i]).
 void max_inplace(uint8_t* dst, const uint8_t* src, std::size_t n);
 
+// The gray max-pool of two frames of palette indices (rows x width, contiguous), row by row:
+// pooled row r = max(gray(a row r), gray(b row r)). source_rows[r] is the row whose bytes
+// pooled row r has: r, or, when rows r of both a and b equal their rows r - 1,
+// source_rows[r - 1]; such repeated rows are not written (fill_repeated_rows writes them).
+void pool_gray_rows(const PaletteLut& lut, const uint8_t* a, const uint8_t* b, int rows, int width,
+                    uint8_t* pooled, int16_t* source_rows);
+
+// The rows pool_gray_rows left unwritten, copied from their source rows.
+void fill_repeated_rows(uint8_t* pooled, int rows, int width, const int16_t* source_rows);
+
 }  // namespace atari_vec

@@ -94,9 +94,17 @@ std::vector<Tap> area_taps(int src_size, int dst_size, double scale) {
 // then the same floats, computed once. Atari screens repeat most rows: with random play,
 // 94% of Pong's rows and 90% of Breakout's equal the row above (Ms. Pac-Man, Seaquest and
 // Space Invaders about 60%).
-bool same_row(const uint8_t* src, std::size_t stride, int a, int b) {
+// With `source_rows` (source_rows[r]: the row whose bytes row r has, from how the frame was
+// made; rows that repeat another may be left unwritten), rows are compared and read there.
+bool same_row(const uint8_t* src, std::size_t stride, int a, int b, const int16_t* source_rows) {
+  if (source_rows != nullptr) return a >= 0 && source_rows[a] == source_rows[b];
   return a >= 0 && std::memcmp(src + static_cast<std::size_t>(a) * stride,
                                src + static_cast<std::size_t>(b) * stride, stride) == 0;
+}
+
+inline const uint8_t* src_row(const uint8_t* src, std::size_t stride, int r,
+                              const int16_t* source_rows) {
+  return src + static_cast<std::size_t>(source_rows != nullptr ? source_rows[r] : r) * stride;
 }
 
 // OpenCV derives the scale from the inverse ratio; the last bit matters for the weights.
@@ -330,7 +338,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void store_rounded_a
 template <int G, int T>
 __attribute__((target("avx512f,avx512bw,avx512vl"))) static void area_frame_avx512(
     const uint8_t* src, uint8_t* dst, int src_w, int width, const int* group_base,
-    const int* lane, const float* w, const AreaResizer::RowTap* taps, std::size_t num_taps) {
+    const int* lane, const float* w, const AreaResizer::RowTap* taps, std::size_t num_taps,
+    const int16_t* source_rows) {
   __mmask16 mask[G], lo_mask[G], hi_mask[G];
   for (int g = 0; g < G; ++g) {
     mask[g] = first_lanes(width - 16 * g);
@@ -347,8 +356,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void area_frame_avx5
   for (std::size_t k = 0; k < num_taps; ++k) {
     const AreaResizer::RowTap& tap = taps[k];
     if (tap.src_row != cur_src) {
-      if (!same_row(src, static_cast<std::size_t>(src_w), cur_src, tap.src_row)) {
-        const uint8_t* row = src + static_cast<std::size_t>(tap.src_row) * src_w;
+      if (!same_row(src, static_cast<std::size_t>(src_w), cur_src, tap.src_row, source_rows)) {
+        const uint8_t* row = src_row(src, static_cast<std::size_t>(src_w), tap.src_row, source_rows);
         for (int g = 0; g < G; ++g) {
           const uint8_t* base = row + group_base[g];
           const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(lo_mask[g], base)));
@@ -373,7 +382,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void area_frame_avx5
 }
 
 using AreaFrameFn = void (*)(const uint8_t*, uint8_t*, int, int, const int*, const int*,
-                             const float*, const AreaResizer::RowTap*, std::size_t);
+                             const float*, const AreaResizer::RowTap*, std::size_t, const int16_t*);
 
 template <int G, int... Ts>
 static constexpr std::array<AreaFrameFn, sizeof...(Ts)> area_frame_row(std::integer_sequence<int, Ts...>) {
@@ -390,7 +399,7 @@ static constexpr std::array<std::array<AreaFrameFn, AreaResizer::kMaxTaps>, size
 static constexpr auto kAreaFrame =
     area_frame_table(std::make_integer_sequence<int, AreaResizer::kMaxGroups>{});
 
-bool AreaResizer::run_avx512(const uint8_t* src, uint8_t* dst) {
+bool AreaResizer::run_avx512(const uint8_t* src, uint8_t* dst, const int16_t* source_rows) {
   const int groups = (dst_w_ + 15) / 16;
   if (channels_ != 1 || group_base_.empty() || groups > kMaxGroups || taps_per_col_ > kMaxTaps ||
       !cpu_has_avx512bw()) {
@@ -398,14 +407,14 @@ bool AreaResizer::run_avx512(const uint8_t* src, uint8_t* dst) {
   }
   kAreaFrame[static_cast<std::size_t>(groups - 1)][static_cast<std::size_t>(taps_per_col_ - 1)](
       src, dst, src_w_, dst_w_, group_base_.data(), group_lane_.data(), tap_weight_.data(),
-      row_taps_.data(), row_taps_.size());
+      row_taps_.data(), row_taps_.size(), source_rows);
   return true;
 }
 #endif
 
-ATARI_VEC_CLONES void AreaResizer::run(const uint8_t* src, uint8_t* dst) {
+ATARI_VEC_CLONES void AreaResizer::run(const uint8_t* src, uint8_t* dst, const int16_t* source_rows) {
 #ifdef ATARI_VEC_X86_DISPATCH
-  if (run_avx512(src, dst)) return;
+  if (run_avx512(src, dst, source_rows)) return;
 #endif
   const std::size_t width = static_cast<std::size_t>(dst_w_) * channels_;
   const std::size_t src_stride = static_cast<std::size_t>(src_w_) * channels_;
@@ -417,9 +426,9 @@ ATARI_VEC_CLONES void AreaResizer::run(const uint8_t* src, uint8_t* dst) {
   for (const RowTap& tap : row_taps_) {
     // A source row on the border of two output rows is used twice in a row: resample once.
     if (tap.src_row != cur_src) {
-      if (!same_row(src, src_stride, cur_src, tap.src_row)) {
+      if (!same_row(src, src_stride, cur_src, tap.src_row, source_rows)) {
         std::swap(cur, spare);
-        resample_row(src + static_cast<std::size_t>(tap.src_row) * src_stride, cur);
+        resample_row(src_row(src, src_stride, tap.src_row, source_rows), cur);
       }
       cur_src = tap.src_row;
     }

@@ -42,7 +42,9 @@ class AreaResizer {
  public:
   static bool supports(int src_h, int src_w, int dst_h, int dst_w);
   AreaResizer(int src_h, int src_w, int dst_h, int dst_w, int channels);
-  void run(const uint8_t* src, uint8_t* dst);
+  // source_rows (optional, src_h entries): source row r is read from row source_rows[r], and
+  // rows with the same entry are known equal without comparing them (pool_gray_rows).
+  void run(const uint8_t* src, uint8_t* dst, const int16_t* source_rows = nullptr);
 
   struct RowTap {
     int dst_row;
@@ -57,7 +59,7 @@ class AreaResizer {
  private:
   void resample_row(const uint8_t* row, float* out);
   // The whole frame with AVX-512 when this CPU, geometry and channel count allow it.
-  bool run_avx512(const uint8_t* src, uint8_t* dst);
+  bool run_avx512(const uint8_t* src, uint8_t* dst, const int16_t* source_rows);
 
   int src_w_, dst_w_, channels_;
   int taps_per_col_ = 0;           // padded: every output value has this many taps
