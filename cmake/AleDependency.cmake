@@ -146,9 +146,16 @@ add_subdirectory("${ALE_SOURCE_DIR}" "${CMAKE_BINARY_DIR}/ale" EXCLUDE_FROM_ALL 
 # and a one-file rebuild relinks in seconds.
 option(ATARI_VEC_LTO "Link-time optimisation of ALE (measured: no faster emulation here)" OFF)
 set_target_properties(ale ale-lib PROPERTIES INTERPROCEDURAL_OPTIMIZATION ${ATARI_VEC_LTO})
+# Functions start on 64-byte boundaries, so a change elsewhere in ALE does not move the hot
+# loops of M6502Low::execute within their cache lines: a 16-byte shift alone cost Pong 3-4%
+# (benchmarks/ab.py --emulator), and A/B runs of other patches measured that, not the patch.
 set(ATARI_VEC_ALE_ALIGN "64" CACHE STRING "Alignment of ALE's functions in bytes (0: the compiler's default)")
 if(NOT ATARI_VEC_ALE_ALIGN STREQUAL "0" AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
   target_compile_options(ale PRIVATE "-falign-functions=${ATARI_VEC_ALE_ALIGN}")
+endif()
+# Speed patch 7's pixel fills stay loops (GCC would turn them back into memset calls).
+if(ATARI_VEC_ALE_SPEED AND _ale_patched AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  target_compile_options(ale PRIVATE -fno-tree-loop-distribute-patterns)
 endif()
 # ALE's include directories are directory-scoped, so consumers get them here;
 # version.hpp is generated into ALE's binary tree.

@@ -453,8 +453,8 @@ void AtariEnv::write_observation(uint8_t* dst) const {
   if (!config_.channels_last || frames == 1) {
     const std::size_t older = static_cast<std::size_t>(frames - stack_head_) * frame;
     // Oldest frames sit at [head, frames), the newest at [0, head).
-    std::memcpy(dst, stack_.data() + stack_head_ * frame, older);
-    std::memcpy(dst + older, stack_.data(), static_cast<std::size_t>(stack_head_) * frame);
+    copy_bytes(dst, stack_.data() + stack_head_ * frame, older);
+    copy_bytes(dst + older, stack_.data(), static_cast<std::size_t>(stack_head_) * frame);
     return;
   }
   // (H, W, frames * channels): each pixel's channels, frame after frame, oldest first. Pixel

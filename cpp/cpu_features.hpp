@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdlib>
+#include <string>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define ATARI_VEC_X86_DISPATCH 1
@@ -14,8 +15,22 @@ inline bool simd_allowed() {
   return allowed;
 }
 
+// The AVX-512 kernels run only when ATARI_VEC_AVX512 is set (to anything but "0"). On the
+// Xeon this project is measured on, any 512-bit work in a step slows the emulation that
+// follows it (the core's clock): perf of 16 Breakout envs stepped synchronously put ~8% more
+// samples in the emulator with the AVX-512 palette and resize kernels than without, for the
+// same frames, while the AVX2 kernels cost about what the AVX-512 ones do themselves
+// (docs/startup-and-emulator.md). Other CPUs may differ; the opt-in is for measuring them.
+inline bool avx512_allowed() {
+  static const bool allowed = [] {
+    const char* v = std::getenv("ATARI_VEC_AVX512");
+    return simd_allowed() && v != nullptr && std::string(v) != "0";
+  }();
+  return allowed;
+}
+
 inline bool cpu_has_vbmi() {
-  static const bool has = simd_allowed() && __builtin_cpu_supports("avx512vbmi") &&
+  static const bool has = avx512_allowed() && __builtin_cpu_supports("avx512vbmi") &&
                           __builtin_cpu_supports("avx512bw");
   return has;
 }
@@ -26,7 +41,7 @@ inline bool cpu_has_avx2() {
 }
 
 inline bool cpu_has_avx512() {
-  static const bool has = simd_allowed() && __builtin_cpu_supports("avx512f");
+  static const bool has = avx512_allowed() && __builtin_cpu_supports("avx512f");
   return has;
 }
 

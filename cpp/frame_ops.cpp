@@ -103,11 +103,53 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void pool_gray_row
 }
 #endif
 
+#ifdef ATARI_VEC_X86_DISPATCH
+// Whether the 32 bytes at x and y differ.
+__attribute__((target("avx2"), always_inline)) static inline bool differ32(const uint8_t* x,
+                                                                         const uint8_t* y) {
+  const __m256i vx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+  const __m256i vy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y));
+  return _mm256_movemask_epi8(_mm256_cmpeq_epi8(vx, vy)) != -1;
+}
+
+// Whether n >= 32 bytes at p and q are equal, 32 at a time (the last 32 overlapping).
+__attribute__((target("avx2"), always_inline)) static inline bool equal_avx2(const uint8_t* p,
+                                                                           const uint8_t* q,
+                                                                           std::size_t n) {
+  std::size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    if (differ32(p + i, q + i)) return false;
+  }
+  return i == n || !differ32(p + n - 32, q + n - 32);
+}
+
+// The rows compared with AVX2 (widths of at least 32), the lookups in scalar code: most rows
+// repeat, and AVX2 has no 256-entry byte table lookup.
+__attribute__((target("avx2"))) static void pool_gray_rows_avx2(
+    const uint8_t* table, const uint8_t* a, const uint8_t* b, int rows, int width,
+    uint8_t* pooled, int16_t* source_rows) {
+  const std::size_t w = static_cast<std::size_t>(width);
+  for (int r = 0; r < rows; ++r) {
+    const std::size_t o = static_cast<std::size_t>(r) * w;
+    if (r > 0 && equal_avx2(a + o, a + o - w, w) && equal_avx2(b + o, b + o - w, w)) {
+      source_rows[r] = source_rows[r - 1];
+      continue;
+    }
+    source_rows[r] = static_cast<int16_t>(r);
+    for (std::size_t i = o; i < o + w; ++i) pooled[i] = std::max(table[a[i]], table[b[i]]);
+  }
+}
+#endif
+
 void pool_gray_rows(const PaletteLut& lut, const uint8_t* a, const uint8_t* b, int rows, int width,
                     uint8_t* pooled, int16_t* source_rows) {
 #ifdef ATARI_VEC_X86_DISPATCH
   if (cpu_has_vbmi()) {
     pool_gray_rows_vbmi(lut.gray.data(), a, b, rows, width, pooled, source_rows);
+    return;
+  }
+  if (cpu_has_avx2() && width >= 32) {
+    pool_gray_rows_avx2(lut.gray.data(), a, b, rows, width, pooled, source_rows);
     return;
   }
 #endif
@@ -128,6 +170,38 @@ void fill_repeated_rows(uint8_t* pooled, int rows, int width, const int16_t* sou
   for (int r = 0; r < rows; ++r) {
     if (source_rows[r] != r) std::memcpy(pooled + r * w, pooled + source_rows[r] * w, w);
   }
+}
+
+#ifdef ATARI_VEC_X86_DISPATCH
+__attribute__((target("avx2"))) static void copy_avx2(uint8_t* dst, const uint8_t* src,
+                                                      std::size_t n) {
+  std::size_t i = 0;
+  for (; i + 128 <= n; i += 128) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i + 32));
+    const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i + 64));
+    const __m256i d = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i + 96));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), a);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i + 32), b);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i + 64), c);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i + 96), d);
+  }
+  for (; i + 32 <= n; i += 32) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i),
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i)));
+  }
+  for (; i < n; ++i) dst[i] = src[i];
+}
+#endif
+
+void copy_bytes(uint8_t* dst, const uint8_t* src, std::size_t n) {
+#ifdef ATARI_VEC_X86_DISPATCH
+  if (n >= 256 && cpu_has_avx2()) {
+    copy_avx2(dst, src, n);
+    return;
+  }
+#endif
+  std::memcpy(dst, src, n);
 }
 
 void max_inplace(uint8_t* dst, const uint8_t* src, std::size_t n) {

@@ -29,6 +29,11 @@ void apply_gray_max(const PaletteLut& lut, const uint8_t* src, const uint8_t* ot
 // dst[i] = max(dst[i], src[i]).
 void max_inplace(uint8_t* dst, const uint8_t* src, std::size_t n);
 
+// memcpy for the frames a step copies, on 256-bit registers where the CPU has AVX2: glibc's
+// memcpy takes 512-bit ones on CPUs with AVX-512, which slows the emulation after it (see
+// cpu_features.hpp). Non-overlapping buffers, as memcpy.
+void copy_bytes(uint8_t* dst, const uint8_t* src, std::size_t n);
+
 // The gray max-pool of two frames of palette indices (rows x width, contiguous), row by row:
 // pooled row r = max(gray(a row r), gray(b row r)). source_rows[r] is the row whose bytes
 // pooled row r has: r, or, when rows r of both a and b equal their rows r - 1,

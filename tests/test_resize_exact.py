@@ -120,9 +120,23 @@ def test_real_frames_of_every_game():
                 np.testing.assert_array_equal(out, oracle(frame, h, w), f"{game} {frame.shape}")
 
 
-def test_portable_path_is_exact_too():
-    # The SIMD loops are chosen at run time; the portable ones must give the same bytes.
+# The kernels run in this process are the default ones (AVX2 where the CPU has it); these
+# settings pick the others in a subprocess: the portable loops, and the AVX-512 kernels
+# (opt-in, see cpu_features.hpp).
+OTHER_KERNELS = {"portable": {"ATARI_VEC_DISABLE_SIMD": "1"}, "avx512": {"ATARI_VEC_AVX512": "1"}}
+
+
+def _kernel_env(which):
     import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("ATARI_VEC_DISABLE_SIMD", "ATARI_VEC_AVX512")}
+    env.update(OTHER_KERNELS.get(which, {}))
+    return env
+
+
+@pytest.mark.parametrize("which", sorted(OTHER_KERNELS))
+def test_other_kernels_are_exact_too(which):
+    # The kernels are chosen at run time; every choice must give cv2's bytes.
     import subprocess
     import sys
 
@@ -138,14 +152,14 @@ def test_portable_path_is_exact_too():
         "        assert np.array_equal(out, ref), (shape, h, w)\n"
         "print('ok')\n"
     )
-    env = {**os.environ, "ATARI_VEC_DISABLE_SIMD": "1"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], env=_kernel_env(which), capture_output=True,
+                         text=True, timeout=120)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
 
 
 def test_portable_and_simd_envs_agree():
-    # Same seeds and actions with and without the SIMD palette/resize paths: same bytes.
+    # Same seeds and actions with the default, AVX-512 and portable palette/pool/resize
+    # kernels: same bytes.
     import hashlib
     import os
     import subprocess
@@ -160,13 +174,9 @@ def test_portable_and_simd_envs_agree():
         "print(h.hexdigest())\n"
     )
     digests = []
-    for disable in (False, True):
-        env = dict(os.environ)
-        env.pop("ATARI_VEC_DISABLE_SIMD", None)
-        if disable:
-            env["ATARI_VEC_DISABLE_SIMD"] = "1"
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                             text=True, timeout=120)
+    for which in ["default", *sorted(OTHER_KERNELS)]:
+        out = subprocess.run([sys.executable, "-c", code], env=_kernel_env(which),
+                             capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         digests.append(out.stdout.strip())
-    assert digests[0] == digests[1] and len(digests[0]) == len(hashlib.sha1().hexdigest())
+    assert len(set(digests)) == 1 and len(digests[0]) == len(hashlib.sha1().hexdigest())
