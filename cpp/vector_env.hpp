@@ -183,8 +183,11 @@ class BasicVectorEnv {
   std::unique_ptr<TaskQueue> queue_;
   std::unique_ptr<ResultRing> ring_;
   std::vector<Task> task_scratch_;
-  std::vector<Task> order_scratch_;   // send(): the batch's tasks, last lives first
+  std::vector<Task> order_scratch_;   // send(): the batch's tasks, in queue order (push_tasks)
   std::vector<int32_t> last_lives_;   // per env: lives in its last row received (caller thread)
+  // Per env: how long its last step took (ns / 1024), stored by the worker that ran it and
+  // read by send() to queue long steps first.
+  std::unique_ptr<std::atomic<uint32_t>[]> step_cost_;
   std::vector<char> reset_scratch_;
   std::vector<int32_t> last_ids_;
   std::vector<char> ready_;  // per env: last result received, nothing queued since (caller thread)
@@ -235,6 +238,7 @@ inline BasicVectorEnv<Env>::BasicVectorEnv(std::vector<std::unique_ptr<Env>> env
   task_scratch_.resize(envs_.size());
   order_scratch_.resize(envs_.size());
   last_lives_.assign(envs_.size(), 0);
+  step_cost_ = std::make_unique<std::atomic<uint32_t>[]>(envs_.size());
   reset_scratch_.resize(envs_.size());
   reset_ahead_ = pool_.reset_ahead && pool_.autoreset_mode == AutoresetMode::kNextStep;
   ahead_.init(envs_.size(), stacked_bytes_, reset_ahead_);
@@ -436,23 +440,24 @@ inline void BasicVectorEnv<Env>::reset_envs(const int32_t* env_ids, const int64_
 
 template <class Env>
 inline void BasicVectorEnv<Env>::push_tasks(Task* tasks, int count, bool wake) {
-  const Task* queued = tasks;
-  if (reset_ahead_) {
-    // Envs on their last life go first (lives <= 1 covers both ways games count: 1 or 0
-    // lives left on the last one). Episodes mostly end on such a step, and the reset
-    // it queues then starts early in this batch. Started late, a reset (about 20 steps of
-    // emulation) can outlast the next batch's other steps, and that batch waits for it.
-    // Only the order of the queue changes: each env's own results are the same (in async
-    // mode, which envs make up a batch depends on timing anyway).
-    std::size_t n = 0;
-    for (int pass = 0; pass < 2; ++pass) {
-      for (int i = 0; i < count; ++i) {
-        const Task& t = tasks[i];
-        if ((last_lives_[static_cast<std::size_t>(t.env_id)] <= 1) == (pass == 0)) order_scratch_[n++] = t;
-      }
-    }
-    queued = order_scratch_.data();
-  }
+  // Longest steps first, by each env's last step time: a batch then ends on its shortest
+  // steps, and the threads run out of work at nearly the same time (a synchronous batch
+  // waits for its last step). With reset_ahead_, envs on their last life go before all
+  // others (lives <= 1 covers both ways games count: 1 or 0 lives left on the last one).
+  // Episodes mostly end on such a step, and the reset it queues then starts early in this
+  // batch. Started late, a reset (about 20 steps of emulation) can outlast the next batch's
+  // other steps, and that batch waits for it. Only the order of the queue changes: each
+  // env's own results are the same (in async mode, which envs make up a batch depends on
+  // timing anyway).
+  auto key = [this](const Task& t) {
+    const std::size_t e = static_cast<std::size_t>(t.env_id);
+    const uint64_t first = reset_ahead_ && last_lives_[e] <= 1 ? 1 : 0;
+    return (first << 32) | step_cost_[e].load(std::memory_order_relaxed);
+  };
+  std::copy(tasks, tasks + count, order_scratch_.begin());
+  std::stable_sort(order_scratch_.begin(), order_scratch_.begin() + count,
+                   [&key](const Task& a, const Task& b) { return key(a) > key(b); });
+  const Task* queued = order_scratch_.data();
   for (int i = 0; i < count; ++i) ready_[static_cast<std::size_t>(tasks[i].env_id)] = 0;
   // Without a caller that runs tasks, only a woken worker would ever run them.
   queue_->push_bulk(queued, static_cast<std::size_t>(count), wake || !caller_runs_tasks_);
@@ -722,7 +727,13 @@ inline void BasicVectorEnv<Env>::run_task(const Task& task) {
         if (pool_.autoreset_mode == AutoresetMode::kNextStep && env.episode_over()) {
           env.reset();
         } else {
+          const auto start = std::chrono::steady_clock::now();
           env.step();
+          const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(
+              std::chrono::steady_clock::now() - start).count();
+          step_cost_[static_cast<std::size_t>(task.env_id)].store(
+              static_cast<uint32_t>(std::min<int64_t>(took >> 10, UINT32_MAX)),
+              std::memory_order_relaxed);
           finished = env.episode_over();
           ended = same_step && finished;
         }
