@@ -21,7 +21,8 @@
 namespace atari_vec {
 
 // Bump whenever the payload's layout changes: rows of another version are refused.
-constexpr uint32_t kSnapshotVersion = 1;
+// 2: the pooled frame only (the second pool buffer and a flag dropped, 5d641b0).
+constexpr uint32_t kSnapshotVersion = 2;
 
 struct SnapshotHeader {
   char magic[8];             // kSnapshotMagic
