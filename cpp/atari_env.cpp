@@ -63,6 +63,7 @@ AtariEnv::AtariEnv(const EnvConfig& config) : config_(config) {
   seed_rngs(std::random_device{}() & 0x7fffffffu);
   load_rom(false);
   maxpool_ = config_.maxpool && !config_.is_ram();
+  pool1_is_state_ = maxpool_ && config_.stochastic_frameskip && config_.frameskip < 2;
 
   const ale::ActionVect own = config_.full_action_space || config_.all_actions
                                  ? ale_->getLegalActionSet()
@@ -103,7 +104,8 @@ AtariEnv::AtariEnv(const EnvConfig& config) : config_(config) {
   }
 #ifdef ATARI_VEC_ALE_PATCHED
   // The pooled frame straight from the TIA's two frame buffers (see pool_from_tia).
-  pool_from_tia_ = maxpool_ && config_.obs_type == ObsType::kGrayscale && resizer_ != nullptr;
+  pool_from_tia_ = maxpool_ && config_.obs_type == ObsType::kGrayscale && resizer_ != nullptr &&
+                   !pool1_is_state_;
   if (pool_from_tia_) source_rows_.assign(static_cast<std::size_t>(screen_h_), 0);
 #endif
 }
@@ -277,6 +279,9 @@ void AtariEnv::pool_full_step(Second second) {
       break;
     case Second::kNone:
       grab_frame(pooled());
+      // A step of one frame: AtariPreprocessing pools it with its second buffer, the
+      // second-to-last frame of the last step that had one.
+      if (pool1_is_state_) max_inplace(pool_[0].data(), pool_[1].data(), n);
       break;
   }
   push_pooled_frame();
@@ -340,8 +345,9 @@ void AtariEnv::reset() {
 
   std::fill(stack_.begin(), stack_.end(), 0);
   stack_head_ = 0;
-  // AtariPreprocessing's reset zeroes its second buffer; a zero buffer pools to nothing, and
-  // pool_[1] is only read in the step that fills it.
+  // AtariPreprocessing's reset zeroes its second buffer. Unless pool1_is_state_, pool_[1] is
+  // only read in the step that fills it, and a zero buffer would pool to nothing.
+  if (pool1_is_state_) std::fill(pool_[1].begin(), pool_[1].end(), 0);
   grab_frame(pooled());
   push_pooled_frame();
 
@@ -522,8 +528,8 @@ static_assert(std::is_trivially_copyable<std::mt19937>::value, "copied into rows
 bool AtariEnv::pools_in_snapshot(int which) const {
   // Between steps, raw mode overwrites pool_[0] before it reads it; otherwise a step that ends
   // early pushes the previous step's pooled frame (AtariPreprocessing's first obs_buffer), so
-  // it is part of the state. pool_[1] never is: it is only read in the step that fills it.
-  return !config_.raw && which == 0;
+  // it is part of the state. pool_[1] only is when a step of one frame pools with it.
+  return !config_.raw && (which == 0 || pool1_is_state_);
 }
 
 std::size_t AtariEnv::fixed_payload_bound() const {

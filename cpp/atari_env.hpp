@@ -176,6 +176,12 @@ class AtariEnv {
   // pooled() writes them (for the rare readers of the whole frame: an episode ending
   // mid-step, a snapshot).
   bool pool_from_tia_ = false;
+  // Stochastic frameskip from 1 with max-pooling: a step of one frame pools it with the
+  // second-to-last frame of the last step that had two or more (AtariPreprocessing's second
+  // obs_buffer), so pool_[1] is kept between steps (and in snapshots), and pooling does not
+  // read the TIA's buffers. Otherwise pool_[1] is only read in the step that fills it: between
+  // steps AtariPreprocessing's second buffer is never above its first, pixel by pixel.
+  bool pool1_is_state_ = false;
   std::vector<int16_t> source_rows_;
   bool pool_rows_pending_ = false;
   std::vector<uint8_t> stack_;  // stack_num frames, circular

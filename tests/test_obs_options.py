@@ -166,3 +166,45 @@ def test_stochastic_frameskip_draws_from_the_seeded_stream(closing):
     assert set(a) == {2, 3, 4}
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("game", ["breakout", "pong"])
+def test_stochastic_frameskip_pools_as_atari_preprocessing(closing, game):
+    # Steps of 1 to 3 frames with max-pooling: each observation is AtariPreprocessing's
+    # in-place pooling over the step's frames (its second buffer takes a step's second-to-last
+    # frame, so a step of one frame pools with that of the last longer step), resized as
+    # cv2 does. The frames come from the same game and seed stepped one frame at a time.
+    import cv2
+
+    kw = dict(noop_max=0, use_fire_reset=False, stack_num=1)
+    env = atari_vec.AtariVectorEnv(game, 1, frameskip=(1, 4), **kw)
+    frames = atari_vec.AtariVectorEnv(game, 1, frameskip=1, maxpool=False, img_height=210,
+                                      img_width=160, **kw)
+    closing(env)
+    closing(frames)
+    obs, info = env.reset(seed=5)
+    first, _ = frames.reset(seed=5)
+    buf0, buf1 = first[0, -1].copy(), np.zeros_like(first[0, -1])
+    area = lambda f: cv2.resize(f, (84, 84), interpolation=cv2.INTER_AREA)  # noqa: E731
+    np.testing.assert_array_equal(obs[0, -1], area(buf0))
+    frame_number = int(info["frame_number"][0])
+    skips = []
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        action = rng.integers(0, env.single_action_space.n, size=1)
+        obs, _, term, trunc, info = env.step(action)
+        skip = int(info["frame_number"][0]) - frame_number
+        frame_number = int(info["frame_number"][0])
+        skips.append(skip)
+        if term[0] or trunc[0]:
+            break
+        seen = []
+        for _ in range(skip):
+            f, _, f_term, f_trunc, _ = frames.step(action)
+            assert not (f_term[0] or f_trunc[0])
+            seen.append(f[0, -1].copy())
+        if skip >= 2:
+            buf1 = seen[-2]
+        buf0 = np.maximum(seen[-1], buf1)
+        np.testing.assert_array_equal(obs[0, -1], area(buf0), f"step {len(skips)}, skip {skip}")
+    assert {1, 2, 3} <= set(skips)
