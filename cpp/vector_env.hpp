@@ -454,9 +454,14 @@ inline void BasicVectorEnv<Env>::push_tasks(Task* tasks, int count, bool wake) {
     const uint64_t first = reset_ahead_ && last_lives_[e] <= 1 ? 1 : 0;
     return (first << 32) | step_cost_[e].load(std::memory_order_relaxed);
   };
+  // std::sort, not std::stable_sort, which allocates a buffer on every call; equal keys go
+  // by env id.
   std::copy(tasks, tasks + count, order_scratch_.begin());
-  std::stable_sort(order_scratch_.begin(), order_scratch_.begin() + count,
-                   [&key](const Task& a, const Task& b) { return key(a) > key(b); });
+  std::sort(order_scratch_.begin(), order_scratch_.begin() + count,
+            [&key](const Task& a, const Task& b) {
+              const uint64_t ka = key(a), kb = key(b);
+              return ka != kb ? ka > kb : a.env_id < b.env_id;
+            });
   const Task* queued = order_scratch_.data();
   for (int i = 0; i < count; ++i) ready_[static_cast<std::size_t>(tasks[i].env_id)] = 0;
   // Without a caller that runs tasks, only a woken worker would ever run them.
